@@ -1,0 +1,14 @@
+//! calsync-core: the pure domain of calsync.
+//!
+//! Ids and models, the sync planner, the iCalendar model and the recurrence
+//! expander, time zones, and the [`clock::Clock`] through which domain code
+//! learns the time.
+//!
+//! This crate must stay free of IO: no tokio, no sqlx, no HTTP, no file system,
+//! no reading of the wall clock outside [`clock::SystemClock`]. Everything here
+//! is a function of its inputs, which keeps it testable and deterministic.
+//!
+//! # Layout
+//! - [`clock`]: the `Clock` trait and its system and fixed implementations.
+
+pub mod clock;
