@@ -10,5 +10,7 @@
 //!
 //! # Layout
 //! - [`clock`]: the `Clock` trait and its system and fixed implementations.
+//! - [`model`]: ids, users, connections, calendars, event occurrences.
 
 pub mod clock;
+pub mod model;

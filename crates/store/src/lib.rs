@@ -1,1 +1,180 @@
 //! calsync-store: persistence.
+//!
+//! One [`Store`] type over SQLite (the embedded default) or PostgreSQL (several
+//! instances sharing one database). Each query is written once where the two
+//! dialects agree (`$1` placeholders work on both) and dispatched to the
+//! backend's pool; migrations are kept per backend. Secrets are sealed
+//! ([`seal`]) before they are written and opened only on the way out to a
+//! provider call.
+//!
+//! The store owns SQL and nothing else: no HTTP, no provider calls, no
+//! business rules beyond the integrity the schema itself expresses. Instants are
+//! stored as Unix seconds (UTC), all-day values as `YYYY-MM-DD` text.
+//!
+//! # Layout
+//! - [`seal`]: AEAD sealing of secrets, bound to their row and column.
+//! - `migrate`: the ordered migrations of each backend and their runner.
+//! - `users`, `tokens`, `sessions`, `oauth_states`: accounts and authentication.
+//! - `connections`, `calendars`, `events`: provider data, scoped to a user.
+//! - `keys`: the start-up key check and `keys rotate`.
+
+mod calendars;
+mod connections;
+mod error;
+mod events;
+mod keys;
+mod migrate;
+mod oauth_states;
+pub mod seal;
+mod sessions;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod tokens;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use calendars::CalendarPatch;
+pub use connections::{ConnectionWithCalendars, NewConnection};
+pub use error::StoreError;
+pub use events::EventRange;
+pub use keys::RotationReport;
+pub use oauth_states::OAuthState;
+use seal::Keyring;
+pub use sessions::Session;
+pub use tokens::ApiTokenInfo;
+
+/// Result of a store operation.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store has; the body is
+/// compiled once per backend, so the same SQL serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The database, with the keys that seal the secrets in it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+    keyring: Arc<Keyring>,
+}
+
+impl Store {
+    /// Opens the SQLite file at `path`, creating it (and nothing else) if absent.
+    pub async fn open_sqlite(path: &Path, keyring: Arc<Keyring>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            backend: Backend::Sqlite(pool),
+            keyring,
+        })
+    }
+
+    /// Connects to the PostgreSQL database at `url`.
+    pub async fn open_postgres(url: &str, keyring: Arc<Keyring>) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+            keyring,
+        })
+    }
+
+    /// Opens the database a `CALSYNC_DATABASE_URL` names (`postgres://`,
+    /// `postgresql://` or `sqlite://path`).
+    pub async fn open_url(url: &str, keyring: Arc<Keyring>) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url, keyring).await
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            Self::open_sqlite(Path::new(path), keyring).await
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Applies pending migrations, then checks that every sealed secret in the
+    /// database opens with a configured key, so a wrong key fails at start and
+    /// not in the middle of a sync.
+    pub async fn prepare(&self) -> Result<()> {
+        self.migrate().await?;
+        self.check_keys().await
+    }
+
+    /// Answers whether the database is reachable.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+}
+
+/// Seconds since the Unix epoch, the stored form of an instant.
+pub(crate) fn to_secs(t: jiff::Timestamp) -> i64 {
+    t.as_second()
+}
+
+/// The instant a stored value names; out-of-range values (hand-edited rows)
+/// read as the epoch rather than failing a whole listing.
+pub(crate) fn from_secs(secs: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}

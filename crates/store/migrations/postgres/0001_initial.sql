@@ -1,0 +1,138 @@
+-- Instants are Unix seconds (UTC); all-day values are 'YYYY-MM-DD' text.
+CREATE TABLE users (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username      TEXT    NOT NULL UNIQUE,
+    password_hash TEXT    NOT NULL,
+    timezone      TEXT    NOT NULL DEFAULT 'UTC',
+    created_at    BIGINT NOT NULL
+);
+
+CREATE TABLE api_tokens (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name         TEXT    NOT NULL,
+    token_hash   TEXT    NOT NULL UNIQUE,
+    created_at   BIGINT NOT NULL,
+    last_used_at BIGINT
+);
+
+CREATE TABLE sessions (
+    token_hash   TEXT    PRIMARY KEY,
+    user_id      BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token   TEXT    NOT NULL,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+CREATE TABLE oauth_states (
+    state_hash    TEXT    PRIMARY KEY,
+    user_id       BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    provider      TEXT    NOT NULL,
+    pkce_verifier TEXT    NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+
+CREATE TABLE connections (
+    id               BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id          BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    provider         TEXT    NOT NULL,
+    account_id       TEXT    NOT NULL,
+    account_email    TEXT,
+    access_token     TEXT,
+    refresh_token    TEXT,
+    token_expires_at BIGINT,
+    scopes           TEXT    NOT NULL DEFAULT '',
+    status           TEXT    NOT NULL DEFAULT 'pending',
+    last_synced_at   BIGINT,
+    last_error       TEXT,
+    next_sync_at     BIGINT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL,
+    UNIQUE (user_id, provider, account_id)
+);
+CREATE INDEX connections_due ON connections (next_sync_at);
+
+CREATE TABLE calendars (
+    id             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    connection_id  BIGINT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+    user_id        BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    external_id    TEXT    NOT NULL,
+    name           TEXT    NOT NULL,
+    color          TEXT    NOT NULL DEFAULT '#4285f4',
+    timezone       TEXT,
+    enabled        BOOLEAN NOT NULL DEFAULT TRUE,
+    is_primary     BOOLEAN NOT NULL DEFAULT FALSE,
+    access_role    TEXT,
+    cursor         TEXT,
+    last_synced_at BIGINT,
+    UNIQUE (connection_id, external_id)
+);
+CREATE INDEX calendars_user ON calendars (user_id);
+
+CREATE TABLE events (
+    id                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    calendar_id        BIGINT NOT NULL REFERENCES calendars(id) ON DELETE CASCADE,
+    user_id            BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    external_id        TEXT    NOT NULL,
+    etag               TEXT,
+    status             TEXT    NOT NULL DEFAULT 'confirmed',
+    title              TEXT    NOT NULL DEFAULT '',
+    description        TEXT,
+    location           TEXT,
+    all_day            BOOLEAN NOT NULL DEFAULT FALSE,
+    start_at           BIGINT,
+    end_at             BIGINT,
+    start_date         TEXT,
+    end_date           TEXT,
+    timezone           TEXT,
+    recurrence         TEXT,
+    recurring_event_id TEXT,
+    original_start     TEXT,
+    html_link          TEXT,
+    remote_updated_at  BIGINT,
+    UNIQUE (calendar_id, external_id)
+);
+CREATE INDEX events_user ON events (user_id);
+
+CREATE TABLE occurrences (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id    BIGINT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    user_id     BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    calendar_id BIGINT NOT NULL REFERENCES calendars(id) ON DELETE CASCADE,
+    start_at    BIGINT NOT NULL,
+    end_at      BIGINT NOT NULL,
+    all_day     BOOLEAN NOT NULL DEFAULT FALSE,
+    start_date  TEXT,
+    end_date    TEXT
+);
+CREATE INDEX occurrences_user_start ON occurrences (user_id, start_at);
+CREATE INDEX occurrences_event ON occurrences (event_id);
+
+CREATE TABLE sync_runs (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    connection_id BIGINT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+    started_at    BIGINT NOT NULL,
+    finished_at   BIGINT,
+    outcome       TEXT,
+    requests      BIGINT NOT NULL DEFAULT 0,
+    changes       BIGINT NOT NULL DEFAULT 0,
+    error         TEXT
+);
+CREATE INDEX sync_runs_connection ON sync_runs (connection_id, started_at);
+
+-- The lease queue: a worker owns a job until leased_until, so several
+-- instances never sync the same connection at once.
+CREATE TABLE jobs (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          TEXT    NOT NULL,
+    connection_id BIGINT REFERENCES connections(id) ON DELETE CASCADE,
+    run_at        BIGINT NOT NULL,
+    leased_by     TEXT,
+    leased_until  BIGINT,
+    attempts      BIGINT NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    UNIQUE (kind, connection_id)
+);
+CREATE INDEX jobs_due ON jobs (run_at);

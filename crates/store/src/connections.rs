@@ -1,0 +1,197 @@
+//! Connections: one provider account of one user, with its sealed tokens.
+//!
+//! Every read and write takes the owning user, so another user's id finds
+//! nothing (the API answers 404, as if it did not exist).
+
+use calsync_core::model::{Calendar, Connection, ConnectionId, ConnectionStatus, Provider, UserId};
+use jiff::Timestamp;
+use secrecy::SecretString;
+
+use crate::seal::SealContext;
+use crate::{from_secs, on_pool, to_secs, Result, Store, StoreError};
+
+/// A connection and its calendars, as Settings lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionWithCalendars {
+    pub connection: Connection,
+    pub calendars: Vec<Calendar>,
+}
+
+/// What a finished OAuth flow (or a CalDAV login) hands to the store.
+#[derive(Debug)]
+pub struct NewConnection {
+    pub user_id: UserId,
+    pub provider: Provider,
+    pub account_id: String,
+    pub account_email: Option<String>,
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+    pub token_expires_at: Option<Timestamp>,
+    pub scopes: String,
+}
+
+/// The additional data binding a connection's secret to its row: the row's
+/// natural key, known before the row is inserted.
+pub(crate) fn token_context(
+    user: i64,
+    provider: &str,
+    account_id: &str,
+    column: &str,
+) -> SealContext {
+    SealContext::new(
+        "connections",
+        column,
+        &format!("{user}:{provider}:{account_id}"),
+    )
+}
+
+type ConnectionRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+const CONNECTION_COLUMNS: &str =
+    "id, user_id, provider, account_id, account_email, status, last_synced_at, last_error, created_at";
+
+fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
+    let (
+        id,
+        user_id,
+        provider,
+        account_id,
+        account_email,
+        status,
+        last_synced_at,
+        last_error,
+        created_at,
+    ) = row;
+    Some(Connection {
+        id: ConnectionId(id),
+        user_id: UserId(user_id),
+        provider: Provider::parse(&provider)?,
+        account_id,
+        account_email,
+        status: ConnectionStatus::parse(&status),
+        last_synced_at: last_synced_at.map(from_secs),
+        last_error,
+        created_at: from_secs(created_at),
+    })
+}
+
+impl Store {
+    /// Creates the connection, or updates the one this user already has for
+    /// this provider account (reconnecting never duplicates). Reconnecting
+    /// clears `needs_reauth`.
+    pub async fn upsert_connection(
+        &self,
+        new: &NewConnection,
+        now: Timestamp,
+    ) -> Result<ConnectionId> {
+        let provider = new.provider.as_str();
+        let seal = |secret: &Option<SecretString>, column| {
+            secret
+                .as_ref()
+                .map(|s| {
+                    self.keyring().seal(
+                        s,
+                        &token_context(new.user_id.0, provider, &new.account_id, column),
+                    )
+                })
+                .transpose()
+        };
+        let access = seal(&new.access_token, "access_token")?;
+        let refresh = seal(&new.refresh_token, "refresh_token")?;
+        let sql = "INSERT INTO connections (user_id, provider, account_id, account_email, access_token, refresh_token, \
+                       token_expires_at, scopes, status, next_sync_at, created_at, updated_at) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $9, $9) \
+                   ON CONFLICT (user_id, provider, account_id) DO UPDATE SET \
+                       account_email = excluded.account_email, access_token = excluded.access_token, \
+                       refresh_token = COALESCE(excluded.refresh_token, connections.refresh_token), \
+                       token_expires_at = excluded.token_expires_at, scopes = excluded.scopes, \
+                       status = 'pending', last_error = NULL, next_sync_at = excluded.next_sync_at, \
+                       updated_at = excluded.updated_at \
+                   RETURNING id";
+        let (id,): (i64,) = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(new.user_id.0)
+            .bind(provider)
+            .bind(&new.account_id)
+            .bind(&new.account_email)
+            .bind(&access)
+            .bind(&refresh)
+            .bind(new.token_expires_at.map(to_secs))
+            .bind(&new.scopes)
+            .bind(to_secs(now))
+            .fetch_one(pool)
+            .await)?;
+        Ok(ConnectionId(id))
+    }
+
+    /// One of the user's connections.
+    pub async fn connection(&self, user: UserId, id: ConnectionId) -> Result<Connection> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1 AND user_id = $2");
+        let row: Option<ConnectionRow> = on_pool!(self, pool => sqlx::query_as(&sql).bind(id.0).bind(user.0).fetch_optional(pool).await)?;
+        row.and_then(connection_from_row)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The user's connections, oldest first, each with its calendars.
+    pub async fn list_connections(&self, user: UserId) -> Result<Vec<ConnectionWithCalendars>> {
+        let sql =
+            format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE user_id = $1 ORDER BY id");
+        let rows: Vec<ConnectionRow> =
+            on_pool!(self, pool => sqlx::query_as(&sql).bind(user.0).fetch_all(pool).await)?;
+        let mut calendars = self.list_calendars(user).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(connection_from_row)
+            .map(|connection| {
+                let (mine, rest) = calendars
+                    .drain(..)
+                    .partition(|c| c.connection_id == connection.id);
+                calendars = rest;
+                ConnectionWithCalendars {
+                    connection,
+                    calendars: mine,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes one of the user's connections with its tokens, calendars and events.
+    pub async fn delete_connection(&self, user: UserId, id: ConnectionId) -> Result<()> {
+        let sql = "DELETE FROM connections WHERE id = $1 AND user_id = $2";
+        let done = on_pool!(self, pool => sqlx::query(sql).bind(id.0).bind(user.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The connection's refresh token, opened, for a provider call.
+    pub async fn refresh_token(
+        &self,
+        user: UserId,
+        id: ConnectionId,
+    ) -> Result<Option<SecretString>> {
+        let sql = "SELECT provider, account_id, refresh_token FROM connections WHERE id = $1 AND user_id = $2";
+        let row: Option<(String, String, Option<String>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).bind(user.0).fetch_optional(pool).await)?;
+        let (provider, account_id, sealed) = row.ok_or(StoreError::NotFound)?;
+        sealed
+            .map(|s| {
+                self.keyring().open(
+                    &s,
+                    &token_context(user.0, &provider, &account_id, "refresh_token"),
+                )
+            })
+            .transpose()
+            .map_err(StoreError::from)
+    }
+}

@@ -1,0 +1,41 @@
+//! The store's error type.
+
+use crate::seal::SealError;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("not found")]
+    NotFound,
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("migration {version} failed")]
+    Migration {
+        version: i64,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the database was migrated by a newer calsync (version {0}); upgrade calsync")]
+    NewerSchema(i64),
+    #[error(
+        "the database holds secrets sealed with key id {0}, which the configured keys do not include; \
+         set CALSYNC_ENCRYPTION_KEY (or the key file) to the key they were sealed with"
+    )]
+    MissingKey(String),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("CALSYNC_DATABASE_URL must start with postgres://, postgresql:// or sqlite://")]
+    UnsupportedUrl,
+}
+
+impl StoreError {
+    /// Turns a unique-constraint violation into [`StoreError::Conflict`].
+    pub(crate) fn unique_as_conflict(err: sqlx::Error, what: &'static str) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict(what),
+            _ => Self::Database(err),
+        }
+    }
+}

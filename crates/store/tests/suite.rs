@@ -1,0 +1,458 @@
+//! One store test suite, run against SQLite and PostgreSQL alike.
+#![allow(clippy::unwrap_used)]
+
+use calsync_core::model::{CalendarId, ConnectionId, Provider, RemoteCalendar, UserId};
+use calsync_store::seal::Keyring;
+use calsync_store::testing::{self, fresh_database, fresh_store};
+use calsync_store::{
+    BackendKind, CalendarPatch, NewConnection, OAuthState, Session, Store, StoreError,
+};
+use jiff::{SignedDuration, Timestamp};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Generates one `#[tokio::test]` per backend for each suite function.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(calsync_store::BackendKind::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(calsync_store::BackendKind::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    users_are_unique_by_name,
+    api_tokens_resolve_by_hash,
+    sessions_expire_and_end,
+    oauth_states_are_single_use_and_bound_to_their_user,
+    reconnecting_updates_the_same_connection,
+    secrets_are_sealed_and_do_not_open_in_another_row,
+    users_never_see_each_others_rows,
+    calendars_keep_the_users_choices,
+    rotation_reseals_and_a_missing_key_fails_at_start,
+    migrations_run_once,
+);
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_790_000_000).unwrap()
+}
+
+async fn user(store: &Store, name: &str) -> UserId {
+    store
+        .create_user(name, "$argon2id$fake", now())
+        .await
+        .unwrap()
+        .id
+}
+
+fn google(user: UserId, account: &str, refresh: &str) -> NewConnection {
+    NewConnection {
+        user_id: user,
+        provider: Provider::Google,
+        account_id: account.to_owned(),
+        account_email: Some(format!("{account}@example.com")),
+        access_token: Some(SecretString::from(format!("access-{refresh}"))),
+        refresh_token: Some(SecretString::from(refresh.to_owned())),
+        token_expires_at: Some(now()),
+        scopes: "openid".to_owned(),
+    }
+}
+
+fn remote(id: &str, color: Option<&str>) -> RemoteCalendar {
+    RemoteCalendar {
+        external_id: id.to_owned(),
+        name: format!("Calendar {id}"),
+        color: color.map(str::to_owned),
+        timezone: Some("Europe/Berlin".to_owned()),
+        is_primary: false,
+        access_role: Some("owner".to_owned()),
+    }
+}
+
+async fn users_are_unique_by_name(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    assert!(matches!(
+        store.create_user("alice", "x", now()).await,
+        Err(StoreError::Conflict("user"))
+    ));
+    let (found, hash) = store.user_credentials("alice").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.timezone.as_str(), hash.as_str()),
+        (alice, "UTC", "$argon2id$fake")
+    );
+    assert!(store.user_credentials("bob").await.unwrap().is_none());
+    assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn api_tokens_resolve_by_hash(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    store
+        .create_api_token(alice, "cli", "hash-1", now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_for_api_token("hash-1", now()).await.unwrap(),
+        Some(alice)
+    );
+    assert_eq!(
+        store.user_for_api_token("hash-2", now()).await.unwrap(),
+        None
+    );
+    let listed = store.list_api_tokens(alice).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].last_used_at, Some(now()));
+}
+
+async fn sessions_expire_and_end(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let session = Session {
+        user_id: alice,
+        csrf_token: "csrf".into(),
+        expires_at: now() + SignedDuration::from_hours(1),
+    };
+    store.create_session("s1", &session, now()).await.unwrap();
+    assert_eq!(
+        store.session("s1", now()).await.unwrap(),
+        Some(session.clone())
+    );
+    let later = now() + SignedDuration::from_hours(2);
+    assert_eq!(store.session("s1", later).await.unwrap(), None);
+    assert_eq!(store.purge_expired(later).await.unwrap(), 1);
+    store.create_session("s2", &session, now()).await.unwrap();
+    store.delete_session("s2").await.unwrap();
+    assert_eq!(store.session("s2", now()).await.unwrap(), None);
+}
+
+async fn oauth_states_are_single_use_and_bound_to_their_user(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    let flow = |user_id| OAuthState {
+        user_id,
+        provider: Provider::Google,
+        pkce_verifier: SecretString::from("verifier-secret"),
+        expires_at: now() + SignedDuration::from_mins(10),
+    };
+    store
+        .create_oauth_state("st1", &flow(alice), now())
+        .await
+        .unwrap();
+    let taken = store
+        .take_oauth_state("st1", alice, Provider::Google, now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.pkce_verifier.expose_secret(), "verifier-secret");
+    assert!(store
+        .take_oauth_state("st1", alice, Provider::Google, now())
+        .await
+        .unwrap()
+        .is_none());
+
+    store
+        .create_oauth_state("st2", &flow(alice), now())
+        .await
+        .unwrap();
+    assert!(store
+        .take_oauth_state("st2", bob, Provider::Google, now())
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .create_oauth_state("st3", &flow(alice), now())
+        .await
+        .unwrap();
+    let late = now() + SignedDuration::from_mins(11);
+    assert!(store
+        .take_oauth_state("st3", alice, Provider::Google, late)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn reconnecting_updates_the_same_connection(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let first = store
+        .upsert_connection(&google(alice, "sub-1", "r1"), now())
+        .await
+        .unwrap();
+    let mut again = google(alice, "sub-1", "r2");
+    again.account_email = Some("new@example.com".into());
+    let second = store.upsert_connection(&again, now()).await.unwrap();
+    assert_eq!(first, second);
+    let listed = store.list_connections(alice).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].connection.account_email.as_deref(),
+        Some("new@example.com")
+    );
+    assert_eq!(
+        store
+            .refresh_token(alice, first)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "r2"
+    );
+
+    let mut without_refresh = google(alice, "sub-1", "unused");
+    without_refresh.refresh_token = None;
+    store
+        .upsert_connection(&without_refresh, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .refresh_token(alice, first)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "r2"
+    );
+}
+
+async fn secrets_are_sealed_and_do_not_open_in_another_row(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let a = store
+        .upsert_connection(&google(alice, "sub-a", "refresh-of-a"), now())
+        .await
+        .unwrap();
+    let b = store
+        .upsert_connection(&google(alice, "sub-b", "refresh-of-b"), now())
+        .await
+        .unwrap();
+    let raw = testing::fetch_text(
+        &store,
+        &format!("SELECT refresh_token FROM connections WHERE id = {a}"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        raw.starts_with("v1.") && !raw.contains("refresh-of-a"),
+        "stored in the clear: {raw}"
+    );
+
+    testing::execute(
+        &store,
+        &format!("UPDATE connections SET refresh_token = '{raw}' WHERE id = {b}"),
+    )
+    .await;
+    assert!(matches!(
+        store.refresh_token(alice, b).await,
+        Err(StoreError::Seal(_))
+    ));
+    assert_eq!(
+        store
+            .refresh_token(alice, a)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "refresh-of-a"
+    );
+}
+
+async fn users_never_see_each_others_rows(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    let conn = store
+        .upsert_connection(&google(alice, "sub-a", "r"), now())
+        .await
+        .unwrap();
+    let cals = store
+        .upsert_calendars(alice, conn, &[remote("primary", None)])
+        .await
+        .unwrap();
+    let cal = cals[0].id;
+
+    assert!(store.list_connections(bob).await.unwrap().is_empty());
+    assert!(store.list_calendars(bob).await.unwrap().is_empty());
+    assert!(matches!(
+        store.connection(bob, conn).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.refresh_token(bob, conn).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.calendar(bob, cal).await,
+        Err(StoreError::NotFound)
+    ));
+    let patch = CalendarPatch {
+        enabled: Some(false),
+        color: None,
+    };
+    assert!(matches!(
+        store.patch_calendar(bob, cal, &patch).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .upsert_calendars(bob, conn, &[remote("x", None)])
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_connection(bob, conn).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.list_connections(alice).await.unwrap().len(), 1);
+    assert!(store.calendar(alice, cal).await.unwrap().enabled);
+}
+
+async fn calendars_keep_the_users_choices(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let conn = store
+        .upsert_connection(&google(alice, "sub-a", "r"), now())
+        .await
+        .unwrap();
+    let cals = store
+        .upsert_calendars(
+            alice,
+            conn,
+            &[
+                remote("work", Some("#9FC6E7")),
+                remote("home", Some("not a colour")),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        cals.iter().map(|c| c.color.as_str()).collect::<Vec<_>>(),
+        ["#9fc6e7", "#4285f4"]
+    );
+    let patch = CalendarPatch {
+        enabled: Some(false),
+        color: Some("#112233".into()),
+    };
+    let patched = store
+        .patch_calendar(alice, cals[0].id, &patch)
+        .await
+        .unwrap();
+    assert!(!patched.enabled);
+
+    let mut renamed = remote("work", Some("#000000"));
+    renamed.name = "Work (renamed)".into();
+    let cals = store
+        .upsert_calendars(alice, conn, &[renamed])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            cals[0].name.as_str(),
+            cals[0].color.as_str(),
+            cals[0].enabled
+        ),
+        ("Work (renamed)", "#112233", false)
+    );
+    assert!(matches!(
+        store.calendar(alice, CalendarId(i64::MAX)).await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.delete_connection(alice, conn).await.unwrap();
+    assert!(store.list_calendars(alice).await.unwrap().is_empty());
+    assert!(matches!(
+        store.connection(alice, ConnectionId(conn.0)).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn rotation_reseals_and_a_missing_key_fails_at_start(kind: BackendKind) {
+    let Some(db) = fresh_database(kind).await else {
+        return;
+    };
+    let (old, new) = (Keyring::generate_base64(), Keyring::generate_base64());
+    let store = Store::open_url(&db.url, testing::keyring_from(&[&old]))
+        .await
+        .unwrap();
+    store.prepare().await.unwrap();
+    let alice = user(&store, "alice").await;
+    let conn = store
+        .upsert_connection(&google(alice, "sub", "the-refresh"), now())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let only_new = Store::open_url(&db.url, testing::keyring_from(&[&new]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        only_new.prepare().await,
+        Err(StoreError::MissingKey(_))
+    ));
+    only_new.close().await;
+
+    let both = Store::open_url(&db.url, testing::keyring_from(&[&new, &old]))
+        .await
+        .unwrap();
+    both.prepare().await.unwrap();
+    let report = both.rotate_keys().await.unwrap();
+    assert_eq!((report.resealed, report.unchanged), (2, 0));
+    assert_eq!(both.rotate_keys().await.unwrap().resealed, 0);
+    both.close().await;
+
+    let only_new = Store::open_url(&db.url, testing::keyring_from(&[&new]))
+        .await
+        .unwrap();
+    only_new.prepare().await.unwrap();
+    assert_eq!(
+        only_new
+            .refresh_token(alice, conn)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "the-refresh"
+    );
+}
+
+async fn migrations_run_once(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    store.prepare().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        testing::fetch_text(
+            &store,
+            "SELECT CAST(COUNT(*) AS TEXT) FROM schema_migrations"
+        )
+        .await
+        .as_deref(),
+        Some("1")
+    );
+    store.ping().await.unwrap();
+}
