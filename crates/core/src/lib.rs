@@ -11,6 +11,12 @@
 //! # Layout
 //! - [`clock`]: the `Clock` trait and its system and fixed implementations.
 //! - [`model`]: ids, users, connections, calendars, event occurrences.
+//! - [`ical`]: iCalendar parsing into provider-neutral recurrence series.
+//! - [`recur`]: the recurrence expander (RRULE, RDATE, EXDATE, overrides) over a window.
+//! - [`tz`]: time zone names (IANA, Windows, VTIMEZONE) and the DST gap/fold rule.
 
 pub mod clock;
+pub mod ical;
 pub mod model;
+pub mod recur;
+pub mod tz;

@@ -1,0 +1,338 @@
+//! From the component tree to [`Series`]: zone resolution per calendar and
+//! grouping of RECURRENCE-ID components with their master by UID
+//! (RFC 5545 §3.8.4.4, §3.8.4.7).
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+
+use super::component::Component;
+use super::lexer::ContentLine;
+use super::value::{
+    parse_duration, parse_period, parse_time, parse_utc_offset, split_list, unescape_text,
+    PeriodEnd, RawTime,
+};
+use super::{Calendar, Skipped};
+use crate::recur::{series_add_length, EndSpec, Override, RDate, Rule, Series, Status, Time};
+use crate::tz::vtimezone::{self, Observance};
+use crate::tz::{local_to_zoned, resolve_name};
+
+/// Zones of one VCALENDAR: its VTIMEZONEs, X-WR-TIMEZONE and a cache.
+struct Zones<'c, 'a> {
+    vtimezones: Vec<&'c Component<'a>>,
+    x_wr: Option<TimeZone>,
+    cache: HashMap<String, Option<TimeZone>>,
+}
+
+fn clean_tzid(s: &str) -> &str {
+    s.trim().trim_matches('"').trim()
+}
+
+impl<'c, 'a> Zones<'c, 'a> {
+    fn new(vtimezones: Vec<&'c Component<'a>>, x_wr: Option<&str>) -> Self {
+        let mut zones = Zones {
+            vtimezones,
+            x_wr: None,
+            cache: HashMap::new(),
+        };
+        zones.x_wr = x_wr.and_then(|name| zones.zone(name));
+        zones
+    }
+
+    /// The zone a TZID names: a known name first, then the calendar's
+    /// VTIMEZONE of that TZID, then its X-LIC-LOCATION.
+    fn zone(&mut self, tzid: &str) -> Option<TimeZone> {
+        let tzid = clean_tzid(tzid);
+        if let Some(z) = self.cache.get(tzid) {
+            return z.clone();
+        }
+        let found = resolve_name(tzid).or_else(|| self.zone_of_vtimezone(tzid));
+        self.cache.insert(tzid.to_string(), found.clone());
+        found
+    }
+
+    fn zone_of_vtimezone(&self, tzid: &str) -> Option<TimeZone> {
+        let vtz = self.vtimezones.iter().find(|v| {
+            v.prop("TZID")
+                .is_some_and(|p| clean_tzid(&p.value).eq_ignore_ascii_case(tzid))
+        })?;
+        let observances: Vec<Observance> = vtz.children.iter().filter_map(observance).collect();
+        vtimezone::build(tzid, &observances).ok().or_else(|| {
+            vtz.prop("X-LIC-LOCATION")
+                .and_then(|p| resolve_name(&p.value))
+        })
+    }
+
+    /// Gives a raw value its zone. X-WR-TIMEZONE moves UTC and floating
+    /// values into that zone, as the x-wr-timezone library does; a TZID
+    /// that names no zone leaves the value floating.
+    fn time(&mut self, raw: RawTime) -> Option<Time> {
+        Some(match raw {
+            RawTime::Date(d) => Time::Date(d),
+            RawTime::Utc(dt) => {
+                let z = dt.to_zoned(TimeZone::UTC).ok()?;
+                match &self.x_wr {
+                    Some(tz) => Time::Zoned(z.with_time_zone(tz.clone())),
+                    None => Time::Zoned(z),
+                }
+            }
+            RawTime::Floating(dt) => match &self.x_wr {
+                Some(tz) => Time::Zoned(local_to_zoned(tz, dt).ok()?),
+                None => Time::Floating(dt),
+            },
+            RawTime::Local(dt, name) => match self.zone(&name) {
+                Some(tz) => Time::Zoned(local_to_zoned(&tz, dt).ok()?),
+                None => Time::Floating(dt),
+            },
+        })
+    }
+
+    fn prop_time(&mut self, p: &ContentLine<'_>) -> Option<Time> {
+        let raw = parse_time(&p.value, p.param("TZID"), is_date(p))?;
+        self.time(raw)
+    }
+}
+
+fn is_date(p: &ContentLine<'_>) -> bool {
+    p.param("VALUE")
+        .is_some_and(|v| v.eq_ignore_ascii_case("DATE"))
+}
+
+fn observance(c: &Component<'_>) -> Option<Observance> {
+    let dst = match c.name.as_str() {
+        "DAYLIGHT" => true,
+        "STANDARD" => false,
+        _ => return None,
+    };
+    let start = parse_time(&c.prop("DTSTART")?.value, None, false)?.civil();
+    let offset_to = parse_utc_offset(&c.prop("TZOFFSETTO")?.value)?;
+    let offset_from = c
+        .prop("TZOFFSETFROM")
+        .and_then(|p| parse_utc_offset(&p.value))
+        .unwrap_or(offset_to);
+    let rule = c.prop("RRULE").and_then(|p| Rule::parse(&p.value).ok());
+    let rdates = c
+        .props_named("RDATE")
+        .flat_map(|p| {
+            split_list(&p.value)
+                .filter_map(|v| parse_time(v, None, false))
+                .map(|t| t.civil())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Some(Observance {
+        dst,
+        start,
+        offset_from,
+        offset_to,
+        rule,
+        rdates,
+    })
+}
+
+/// A VEVENT read into plain values, before grouping by UID.
+struct Event {
+    uid: Option<String>,
+    recurrence_id: Option<(Time, bool)>,
+    sequence: i64,
+    series: Series,
+}
+
+fn text(c: &Component<'_>, name: &str) -> Option<String> {
+    c.prop(name).map(|p| unescape_text(&p.value))
+}
+
+fn read_event(
+    c: &Component<'_>,
+    zones: &mut Zones<'_, '_>,
+    skipped: &mut Vec<Skipped>,
+) -> Option<Event> {
+    let uid = text(c, "UID").map(|u| u.trim().to_string());
+    let skip = |skipped: &mut Vec<Skipped>, reason: String| {
+        skipped.push(Skipped {
+            uid: uid.clone(),
+            reason,
+        });
+    };
+    let Some(dtstart) = c.prop("DTSTART") else {
+        skip(skipped, "no DTSTART".into());
+        return None;
+    };
+    let Some(start) = zones.prop_time(dtstart) else {
+        skip(skipped, format!("unreadable DTSTART {:?}", dtstart.value));
+        return None;
+    };
+    let end = if let Some(p) = c.prop("DTEND") {
+        zones.prop_time(p).map(EndSpec::At).unwrap_or_default()
+    } else if let Some(p) = c.prop("DURATION") {
+        match parse_duration(&p.value) {
+            Some(l) => EndSpec::Duration(l),
+            None => {
+                skip(skipped, format!("unreadable DURATION {:?}", p.value));
+                EndSpec::Default
+            }
+        }
+    } else {
+        EndSpec::Default
+    };
+    let mut rules = Vec::new();
+    for p in c.props_named("RRULE") {
+        match Rule::parse(&p.value) {
+            Ok(r) => rules.push(r),
+            Err(e) => skip(skipped, e.to_string()),
+        }
+    }
+    let rdates = read_rdates(c, zones);
+    let exdates = c
+        .props_named("EXDATE")
+        .flat_map(|p| {
+            split_list(&p.value)
+                .filter_map(|v| parse_time(v, p.param("TZID"), is_date(p)))
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|raw| zones.time(raw))
+        .collect();
+    let recurrence_id = c.prop("RECURRENCE-ID").and_then(|p| {
+        let future = p
+            .param("RANGE")
+            .is_some_and(|r| r.eq_ignore_ascii_case("THISANDFUTURE"));
+        zones.prop_time(p).map(|t| (t, future))
+    });
+    let sequence = c
+        .prop("SEQUENCE")
+        .and_then(|p| p.value.trim().parse().ok())
+        .unwrap_or(0);
+    Some(Event {
+        uid: uid.clone(),
+        recurrence_id,
+        sequence,
+        series: Series {
+            uid: uid.unwrap_or_default(),
+            summary: text(c, "SUMMARY").unwrap_or_default(),
+            status: c.prop("STATUS").and_then(|p| Status::parse(&p.value)),
+            start,
+            end,
+            rules,
+            rdates,
+            exdates,
+            cancelled: Vec::new(),
+            overrides: Vec::new(),
+        },
+    })
+}
+
+fn read_rdates(c: &Component<'_>, zones: &mut Zones<'_, '_>) -> Vec<RDate> {
+    let mut out = Vec::new();
+    for p in c.props_named("RDATE") {
+        let tzid = p.param("TZID");
+        let period = p
+            .param("VALUE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("PERIOD"));
+        for item in split_list(&p.value) {
+            if period || item.contains('/') {
+                let Some((s, e)) = parse_period(item, tzid) else {
+                    continue;
+                };
+                let Some(start) = zones.time(s) else { continue };
+                let end = match e {
+                    PeriodEnd::End(e) => zones.time(e),
+                    PeriodEnd::Duration(l) => series_add_length(&start, &l),
+                };
+                out.push(RDate { start, end });
+            } else if let Some(start) =
+                parse_time(item, tzid, is_date(p)).and_then(|r| zones.time(r))
+            {
+                out.push(RDate { start, end: None });
+            }
+        }
+    }
+    out
+}
+
+fn to_override(e: Event, rid: Time, future: bool) -> Override {
+    Override {
+        recurrence_id: rid,
+        this_and_future: future,
+        start: e.series.start,
+        end: e.series.end,
+        summary: e.series.summary,
+        status: e.series.status,
+    }
+}
+
+/// Reads one calendar's events (its VEVENT and VTIMEZONE children).
+fn read_calendar(
+    events: &[&Component<'_>],
+    vtimezones: Vec<&Component<'_>>,
+    x_wr: Option<&str>,
+    out: &mut Calendar,
+) {
+    let mut zones = Zones::new(vtimezones, x_wr);
+    let mut masters: Vec<Series> = Vec::new();
+    let mut master_by_uid: HashMap<String, usize> = HashMap::new();
+    let mut overrides: Vec<(Event, Time, bool)> = Vec::new();
+    for c in events {
+        let Some(ev) = read_event(c, &mut zones, &mut out.skipped) else {
+            continue;
+        };
+        match ev.recurrence_id.clone() {
+            Some((rid, future)) if ev.uid.is_some() => overrides.push((ev, rid, future)),
+            _ => {
+                if let Some(uid) = &ev.uid {
+                    master_by_uid.entry(uid.clone()).or_insert(masters.len());
+                }
+                masters.push(ev.series);
+            }
+        }
+    }
+    // When an instance was exported twice, the higher SEQUENCE wins; equal
+    // ones keep file order, so the later copy wins.
+    overrides.sort_by_key(|(e, _, _)| e.sequence);
+    let mut orphans = Vec::new();
+    for (ev, rid, future) in overrides {
+        let uid = ev.uid.clone().unwrap_or_default();
+        match master_by_uid.get(&uid).and_then(|&i| masters.get_mut(i)) {
+            Some(master) => {
+                let key = rid.clone();
+                master.overrides.retain(|o| o.recurrence_id != key);
+                master.overrides.push(to_override(ev, rid, future));
+            }
+            None => orphans.push(ev.series),
+        }
+    }
+    out.series.extend(masters);
+    out.series.extend(orphans);
+}
+
+/// Turns parsed roots into a [`Calendar`]. Each VCALENDAR keeps its own
+/// zones; VEVENTs and VTIMEZONEs outside any VCALENDAR form one more.
+pub(super) fn to_calendar(roots: &[Component<'_>]) -> Calendar {
+    let mut out = Calendar::default();
+    let mut bare_events = Vec::new();
+    let mut bare_zones = Vec::new();
+    for root in roots {
+        match root.name.as_str() {
+            "VCALENDAR" => {
+                let events: Vec<&Component<'_>> = root
+                    .children
+                    .iter()
+                    .filter(|c| c.name == "VEVENT")
+                    .collect();
+                let zones = root
+                    .children
+                    .iter()
+                    .filter(|c| c.name == "VTIMEZONE")
+                    .collect();
+                let x_wr = root.prop("X-WR-TIMEZONE").map(|p| p.value.as_ref());
+                read_calendar(&events, zones, x_wr, &mut out);
+            }
+            "VEVENT" => bare_events.push(root),
+            "VTIMEZONE" => bare_zones.push(root),
+            _ => {}
+        }
+    }
+    if !bare_events.is_empty() {
+        read_calendar(&bare_events, bare_zones, None, &mut out);
+    }
+    out
+}
