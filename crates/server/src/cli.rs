@@ -1,22 +1,78 @@
-//! The command line: one subcommand per admin chore, all reading the same configuration.
+//! The command line: one subcommand per admin chore, all reading the same
+//! configuration, so they work on the same database while `serve` runs.
 
 pub mod ics;
 
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::accounts;
+use crate::app;
+use crate::config::{Config, ConfigArgs};
 
 /// calsync: your calendars, synced and served.
 #[derive(Debug, Parser)]
 #[command(name = "calsync", version, about)]
 pub struct Cli {
+    /// A TOML file with settings (keys as the environment variables, without CALSYNC_, lower-cased).
+    #[arg(long, global = true, env = "CALSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: ConfigArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: API, web pages and sync scheduler.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage the encryption keys of stored secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Work with iCalendar files.
     #[command(subcommand)]
     Ics(IcsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        name: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for `Authorization: Bearer`; printed once.
+    Create {
+        user: String,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Reseal every stored secret under the first key of CALSYNC_ENCRYPTION_KEY.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +83,86 @@ pub enum IcsCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    if let Command::Ics(IcsCommand::Expand(args)) = &cli.command {
+        return ics::expand(args);
+    }
+    crate::telemetry::init_logging();
+    let config = Config::load(&cli.settings, cli.config.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(run_async(cli.command, config))
+}
+
+async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
+    match command {
+        Command::Serve => app::serve(config).await,
+        Command::Migrate => {
+            let store = app::open_store(&config).await?;
+            store.close().await;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            name,
+            password_stdin,
+        }) => {
+            let password = read_password(password_stdin)?;
+            let store = app::open_store(&config).await?;
+            let user = accounts::create_user(&store, &name, password, now).await?;
+            store.close().await;
+            println!("created user {} (id {})", user.username, user.id);
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { user, name }) => {
+            let store = app::open_store(&config).await?;
+            let token = accounts::create_api_token(&store, &user, &name, now).await?;
+            store.close().await;
+            if std::io::stdout().is_terminal() {
+                eprintln!(
+                    "API token for {user} (shown once; send it as Authorization: Bearer <token>):"
+                );
+            }
+            println!("{token}");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = app::open_store(&config).await?;
+            let report = store.rotate_keys().await?;
+            store.close().await;
+            println!(
+                "resealed {} secrets under the first key ({} were already under it); keys after the first can now be removed",
+                report.resealed, report.unchanged
+            );
+            Ok(())
+        }
         Command::Ics(IcsCommand::Expand(args)) => ics::expand(&args),
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if !from_stdin && stdin.is_terminal() {
+        anyhow::bail!("pass the password on standard input with --password-stdin, e.g. `printf '%s' \"$PW\" | calsync user add NAME --password-stdin`");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -1,7 +1,23 @@
 //! calsync-server: the `calsync` binary's library.
 //!
 //! CLI, configuration, application state and graceful shutdown, the HTTP API
-//! and pages, the sync worker and telemetry. Handlers stay thin: they extract,
-//! call a service and map the result; no SQL and no provider calls live in `http`.
+//! and pages, and telemetry. Handlers stay thin: they extract, call a service
+//! and map the result; no SQL and no provider calls live in `http`.
+//!
+//! # Layout
+//! - [`cli`]: subcommands; [`config`]: the one typed configuration;
+//! - [`app`]: start-up (data folder, key file, store) and the serve loop;
+//! - [`accounts`]: users, passwords, sessions, API tokens;
+//! - [`http`]: router, API, pages, auth, CSRF, errors, OpenAPI;
+//! - [`live`]: the change feed behind the event stream;
+//! - [`state`], [`shutdown`], [`telemetry`].
 
+pub mod accounts;
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod http;
+pub mod live;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;

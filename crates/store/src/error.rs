@@ -31,6 +31,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (as opposed to refusing a query).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            )
+        )
+    }
+
     /// Turns a unique-constraint violation into [`StoreError::Conflict`].
     pub(crate) fn unique_as_conflict(err: sqlx::Error, what: &'static str) -> Self {
         match &err {

@@ -1,0 +1,98 @@
+//! Start-up and the serve loop: the data folder and key, the store, the
+//! listener, and a graceful stop.
+
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use calsync_core::clock::SystemClock;
+use calsync_store::seal::Keyring;
+use calsync_store::Store;
+use secrecy::{ExposeSecret as _, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http;
+use crate::state::AppState;
+
+const KEY_FILE: &str = "calsync.key";
+
+/// The keys from `CALSYNC_ENCRYPTION_KEY`, else from the key file in the data
+/// folder, which is generated (mode 0600) on first start.
+pub fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    if let Some(keys) = &config.encryption_key {
+        return Keyring::from_base64_list(keys).context("CALSYNC_ENCRYPTION_KEY");
+    }
+    let path = config.data_dir.join(KEY_FILE);
+    let keys = match std::fs::read_to_string(&path) {
+        Ok(text) => SecretString::from(text.trim().to_owned()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = Keyring::generate_base64();
+            write_private(&path, key.expose_secret())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "generated a new encryption key file; back it up with the database");
+            key
+        }
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    Keyring::from_base64_list(&keys).with_context(|| format!("the key file {}", path.display()))
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}
+
+/// Opens the configured database (creating the data folder for the embedded
+/// default), migrates it and checks the keys.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
+    let keyring = Arc::new(load_keyring(config)?);
+    let store = match &config.database_url {
+        Some(url) => Store::open_url(url, keyring)
+            .await
+            .context("opening CALSYNC_DATABASE_URL")?,
+        None => Store::open_sqlite(&config.sqlite_path(), keyring)
+            .await
+            .with_context(|| format!("opening {}", config.sqlite_path().display()))?,
+    };
+    store.prepare().await?;
+    Ok(store)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish and
+/// closes the pool.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    if store.count_users().await? == 0 {
+        tracing::warn!("no users yet: create one with `calsync user add NAME`");
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let (stop, stopping) = watch::channel(false);
+    let state = AppState::new(store.clone(), config, Arc::new(SystemClock), stopping);
+    tracing::info!(database = ?store.kind(), "listening on http://{address} (public URL {})", state.config.public_url);
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            crate::shutdown::signal().await;
+            let _ = stop.send(true);
+        })
+        .await
+        .context("serving")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! The JSON API under `/api/calendar/` (design.md §4), one module per resource.
+//! Handlers extract, call the store or a service, and map the result.
+
+pub mod calendars;
+pub mod connections;
+pub mod events;
+pub mod providers;
+pub mod stream;
+pub mod sync;
+
+use jiff::Timestamp;
+
+/// RFC 3339 in UTC, the form every instant takes in the API.
+pub fn rfc3339(t: Timestamp) -> String {
+    t.to_string()
+}

@@ -1,0 +1,145 @@
+//! `GET /api/calendar/connections/` and `POST .../connections/<id>/disconnect/`.
+
+use axum::extract::State;
+use calsync_core::model::{Calendar, ConnectionId, ConnectionStatus};
+use calsync_store::ConnectionWithCalendars;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::http::api::rfc3339;
+use crate::http::auth::ApiUser;
+use crate::http::error::{AppError, ErrorBody};
+use crate::http::extract::{Json, Path};
+use crate::live::Change;
+use crate::state::AppState;
+
+/// A connected provider account, with its calendars and sync status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionJson {
+    pub id: i64,
+    /// `google`, `microsoft`, `caldav` or `ics`.
+    pub provider: String,
+    pub account_email: Option<String>,
+    /// `pending`, `syncing`, `ok`, `error` or `needs_reauth`.
+    pub status: String,
+    /// True when the provider refused the stored tokens: the user must reconnect.
+    pub needs_reauth: bool,
+    pub last_synced_at: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub calendars: Vec<CalendarJson>,
+}
+
+/// A calendar with the user's on/off and colour choices.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CalendarJson {
+    pub id: i64,
+    pub connection_id: i64,
+    pub name: String,
+    /// `#rrggbb`.
+    pub color: String,
+    pub enabled: bool,
+    pub is_primary: bool,
+    pub timezone: Option<String>,
+    pub access_role: Option<String>,
+    pub last_synced_at: Option<String>,
+}
+
+impl From<Calendar> for CalendarJson {
+    fn from(c: Calendar) -> Self {
+        Self {
+            id: c.id.0,
+            connection_id: c.connection_id.0,
+            name: c.name,
+            color: c.color,
+            enabled: c.enabled,
+            is_primary: c.is_primary,
+            timezone: c.timezone,
+            access_role: c.access_role,
+            last_synced_at: c.last_synced_at.map(rfc3339),
+        }
+    }
+}
+
+impl From<ConnectionWithCalendars> for ConnectionJson {
+    fn from(
+        ConnectionWithCalendars {
+            connection: c,
+            calendars,
+        }: ConnectionWithCalendars,
+    ) -> Self {
+        Self {
+            id: c.id.0,
+            provider: c.provider.as_str().to_owned(),
+            account_email: c.account_email,
+            status: c.status.as_str().to_owned(),
+            needs_reauth: c.status == ConnectionStatus::NeedsReauth,
+            last_synced_at: c.last_synced_at.map(rfc3339),
+            last_error: c.last_error,
+            created_at: rfc3339(c.created_at),
+            calendars: calendars.into_iter().map(CalendarJson::from).collect(),
+        }
+    }
+}
+
+/// What a disconnect did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DisconnectedJson {
+    pub id: i64,
+    pub disconnected: bool,
+}
+
+/// The caller's connections, oldest first.
+#[utoipa::path(get, path = "/api/calendar/connections/", tag = "connections",
+    responses((status = 200, body = Vec<ConnectionJson>), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    user: ApiUser,
+) -> Result<Json<Vec<ConnectionJson>>, AppError> {
+    let connections = state.store.list_connections(user.id).await?;
+    Ok(Json(
+        connections.into_iter().map(ConnectionJson::from).collect(),
+    ))
+}
+
+/// Deletes a connection with its tokens, calendars and events.
+#[utoipa::path(post, path = "/api/calendar/connections/{id}/disconnect/", tag = "connections",
+    params(("id" = i64, Path, description = "connection id")),
+    responses((status = 200, body = DisconnectedJson), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn disconnect(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(id): Path<i64>,
+) -> Result<Json<DisconnectedJson>, AppError> {
+    let id = ConnectionId(id);
+    state
+        .store
+        .delete_connection(user.id, id)
+        .await
+        .map_err(not_found("connection"))?;
+    state.changes.publish(
+        user.id,
+        Change::Connection {
+            connection_id: id.0,
+        },
+    );
+    state.changes.publish(
+        user.id,
+        Change::Events {
+            connection_ids: vec![id.0],
+        },
+    );
+    Ok(Json(DisconnectedJson {
+        id: id.0,
+        disconnected: true,
+    }))
+}
+
+/// Names the resource in a store's not-found.
+pub fn not_found(what: &'static str) -> impl Fn(calsync_store::StoreError) -> AppError {
+    move |err| match err {
+        calsync_store::StoreError::NotFound => AppError::NotFound(what),
+        other => other.into(),
+    }
+}
