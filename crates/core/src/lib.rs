@@ -9,12 +9,14 @@
 //! is a function of its inputs, which keeps it testable and deterministic.
 //!
 //! # Layout
+//! - [`changes`]: provider change sets (events as providers report them).
 //! - [`clock`]: the `Clock` trait and its system and fixed implementations.
 //! - [`model`]: ids, users, connections, calendars, event occurrences.
 //! - [`ical`]: iCalendar parsing into provider-neutral recurrence series.
 //! - [`recur`]: the recurrence expander (RRULE, RDATE, EXDATE, overrides) over a window.
 //! - [`tz`]: time zone names (IANA, Windows, VTIMEZONE) and the DST gap/fold rule.
 
+pub mod changes;
 pub mod clock;
 pub mod ical;
 pub mod model;
