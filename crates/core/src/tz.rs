@@ -50,7 +50,7 @@ fn globally_unique_tail(name: &str) -> Option<TimeZone> {
         return None;
     }
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    (1..parts.len()).find_map(|i| TimeZone::get(&parts[i..].join("/")).ok())
+    (0..parts.len()).find_map(|i| TimeZone::get(&parts[i..].join("/")).ok())
 }
 
 /// The instant of local time `dt` in `tz`, per RFC 5545 §3.3.5: a time in
@@ -85,6 +85,7 @@ mod tests {
                 .iana_name(),
             Some("America/New_York")
         );
+        assert!(resolve_name("/Europe/Stockholm").is_some());
         assert!(resolve_name("Western/Central Europe").is_none());
         assert!(resolve_name("").is_none());
     }

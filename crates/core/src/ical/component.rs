@@ -53,11 +53,45 @@ impl Frame<'_> {
     }
 }
 
-fn keeps_component(parent: Option<&str>, name: &str) -> bool {
+/// RFC 5545 components that hold properties of their own; anything else
+/// (VCALENDAR aside) is an unknown wrapper that calsync looks through.
+const STANDARD_COMPONENTS: &[&str] = &[
+    "VEVENT",
+    "VTODO",
+    "VJOURNAL",
+    "VFREEBUSY",
+    "VTIMEZONE",
+    "VALARM",
+    "STANDARD",
+    "DAYLIGHT",
+    "VAVAILABILITY",
+    "AVAILABLE",
+];
+
+/// Top-level calendar components: one of them cannot begin inside another,
+/// so a BEGIN of one closes any left open (a missing or misspelt END).
+const TOP_LEVEL: &[&str] = &[
+    "VEVENT",
+    "VTODO",
+    "VJOURNAL",
+    "VFREEBUSY",
+    "VTIMEZONE",
+    "VAVAILABILITY",
+];
+
+fn is_standard(name: &str) -> bool {
+    STANDARD_COMPONENTS.contains(&name)
+}
+
+fn keeps_component(stack: &[Frame<'_>], name: &str) -> bool {
+    let parent = stack.last().map(Frame::name);
     match name {
-        "VCALENDAR" => parent.is_none(),
-        "VEVENT" | "VTIMEZONE" => matches!(parent, None | Some("VCALENDAR")),
-        "STANDARD" | "DAYLIGHT" => parent == Some("VTIMEZONE"),
+        "VCALENDAR" => stack.is_empty(),
+        // VEVENTs wrapped in unknown X- components are still events.
+        "VEVENT" | "VTIMEZONE" => !stack.iter().any(|f| is_standard(f.name())),
+        "STANDARD" | "DAYLIGHT" => {
+            matches!(stack.last(), Some(Frame::Keep(_))) && parent == Some("VTIMEZONE")
+        }
         _ => false,
     }
 }
@@ -114,9 +148,14 @@ pub fn parse_tree(text: &str) -> Result<Vec<Component<'_>>, IcalError> {
             if stack.len() >= MAX_DEPTH {
                 return Err(IcalError::TooDeep(MAX_DEPTH));
             }
-            let parent_kept = stack.iter().all(|f| matches!(f, Frame::Keep(_)));
-            let parent = stack.last().map(Frame::name);
-            if parent_kept && keeps_component(parent, &name) {
+            if TOP_LEVEL.contains(&name.as_str()) {
+                if let Some(pos) = stack.iter().position(|f| is_standard(f.name())) {
+                    while stack.len() > pos {
+                        close_top(&mut stack, &mut roots);
+                    }
+                }
+            }
+            if keeps_component(&stack, &name) {
                 stack.push(Frame::Keep(Component {
                     name,
                     ..Component::default()
@@ -148,9 +187,13 @@ pub fn parse_tree(text: &str) -> Result<Vec<Component<'_>>, IcalError> {
 
 fn close_top<'a>(stack: &mut Vec<Frame<'a>>, roots: &mut Vec<Component<'a>>) {
     if let Some(Frame::Keep(done)) = stack.pop() {
-        match stack.last_mut() {
-            Some(Frame::Keep(parent)) => parent.children.push(done),
-            _ => roots.push(done),
+        let parent = stack.iter_mut().rev().find_map(|f| match f {
+            Frame::Keep(c) => Some(c),
+            Frame::Skip(_) => None,
+        });
+        match parent {
+            Some(parent) => parent.children.push(done),
+            None => roots.push(done),
         }
     }
 }
@@ -181,6 +224,14 @@ mod tests {
         assert_eq!(roots.len(), 2);
         assert_eq!(roots[0].props.len(), 1);
         assert_eq!(roots[1].children.len(), 1);
+    }
+
+    #[test]
+    fn recovers_from_misspelt_end_and_wrappers() {
+        let text = "BEGIN:VCALENDAR\nBEGIN:VTODO\nEND:VTOOD\nBEGIN:VEVENT\nUID:a\nEND:VEVENT\nBEGIN:X-WRAP\nBEGIN:VEVENT\nUID:b\nEND:VEVENT\nEND:X-WRAP\nEND:VCALENDAR\n";
+        let roots = parse_tree(text).unwrap();
+        assert_eq!(roots.len(), 1);
+        assert_eq!(roots[0].children.len(), 2);
     }
 
     #[test]

@@ -130,6 +130,51 @@ fn observance(c: &Component<'_>) -> Option<Observance> {
     })
 }
 
+/// A DATE DTSTART with a DATE-TIME DTEND or a DURATION in hours is invalid
+/// (RFC 5545 §3.6.1); the event is read as starting at midnight on the
+/// end's clock, as the icalendar library does, rather than as an all-day
+/// event of odd length.
+fn promote_date_start(start: Time, end: &EndSpec) -> Time {
+    let Time::Date(d) = start else {
+        return start;
+    };
+    let midnight = d.to_datetime(jiff::civil::Time::midnight());
+    match end {
+        EndSpec::At(Time::Floating(_)) => Time::Floating(midnight),
+        EndSpec::At(Time::Zoned(z)) => local_to_zoned(z.time_zone(), midnight)
+            .map(Time::Zoned)
+            .unwrap_or(Time::Date(d)),
+        EndSpec::Duration(l) if l.exact != 0 || l.wall != 0 => Time::Floating(midnight),
+        _ => Time::Date(d),
+    }
+}
+
+enum Reversed {
+    Kept(EndSpec),
+    Swapped(Time, EndSpec),
+}
+
+/// A DTEND before DTSTART (invalid, RFC 5545 §3.8.2.2) is read as the two
+/// values swapped when the event does not recur, as the producer evidently
+/// swapped them; a recurring event gets the default length instead.
+fn fix_reversed_end(start: &Time, end: EndSpec, c: &Component<'_>) -> Reversed {
+    let EndSpec::At(e) = &end else {
+        return Reversed::Kept(end);
+    };
+    let utc = TimeZone::UTC;
+    let reversed = match (start.timestamp_in(&utc), e.timestamp_in(&utc)) {
+        (Some(s), Some(t)) => t < s,
+        _ => false,
+    };
+    if !reversed || start.is_date() != e.is_date() {
+        return Reversed::Kept(end);
+    }
+    if c.prop("RRULE").is_some() || c.prop("RDATE").is_some() {
+        return Reversed::Kept(EndSpec::Default);
+    }
+    Reversed::Swapped(e.clone(), EndSpec::At(start.clone()))
+}
+
 /// A VEVENT read into plain values, before grouping by UID.
 struct Event {
     uid: Option<String>,
@@ -176,6 +221,12 @@ fn read_event(
         EndSpec::Default
     };
     let mut rules = Vec::new();
+    let start = promote_date_start(start, &end);
+    let end = fix_reversed_end(&start, end, c);
+    let (start, end) = match end {
+        Reversed::Swapped(start, end) => (start, end),
+        Reversed::Kept(end) => (start, end),
+    };
     for p in c.props_named("RRULE") {
         match Rule::parse(&p.value) {
             Ok(r) => rules.push(r),
@@ -268,42 +319,65 @@ fn read_calendar(
     out: &mut Calendar,
 ) {
     let mut zones = Zones::new(vtimezones, x_wr);
-    let mut masters: Vec<Series> = Vec::new();
+    let mut masters: Vec<(i64, Series)> = Vec::new();
+    let mut orphans: Vec<Series> = Vec::new();
     let mut master_by_uid: HashMap<String, usize> = HashMap::new();
     let mut overrides: Vec<(Event, Time, bool)> = Vec::new();
     for c in events {
         let Some(ev) = read_event(c, &mut zones, &mut out.skipped) else {
             continue;
         };
-        match ev.recurrence_id.clone() {
-            Some((rid, future)) if ev.uid.is_some() => overrides.push((ev, rid, future)),
-            _ => {
-                if let Some(uid) = &ev.uid {
-                    master_by_uid.entry(uid.clone()).or_insert(masters.len());
+        match (ev.recurrence_id.clone(), ev.uid.clone()) {
+            (Some((rid, future)), Some(_)) => overrides.push((ev, rid, future)),
+            (_, Some(uid)) => match master_by_uid.get(&uid) {
+                // The same event exported twice: the higher SEQUENCE is the
+                // newer version (RFC 5545 §3.8.7.4); on a tie the later wins.
+                Some(&i) => {
+                    if let Some(slot) = masters.get_mut(i) {
+                        if ev.sequence >= slot.0 {
+                            *slot = (ev.sequence, ev.series);
+                        }
+                    }
                 }
-                masters.push(ev.series);
+                None => {
+                    master_by_uid.insert(uid, masters.len());
+                    masters.push((ev.sequence, ev.series));
+                }
+            },
+            (Some(_), None) => {
+                let mut single = ev.series;
+                single.rules.clear();
+                single.rdates.clear();
+                orphans.push(single);
             }
+            (None, None) => masters.push((ev.sequence, ev.series)),
         }
     }
     // When an instance was exported twice, the higher SEQUENCE wins; equal
     // ones keep file order, so the later copy wins.
     overrides.sort_by_key(|(e, _, _)| e.sequence);
-    let mut orphans = Vec::new();
     for (ev, rid, future) in overrides {
         let uid = ev.uid.clone().unwrap_or_default();
         match master_by_uid.get(&uid).and_then(|&i| masters.get_mut(i)) {
-            Some(master) => {
-                let key = rid.clone();
-                master.overrides.retain(|o| o.recurrence_id != key);
+            Some((_, master)) => {
+                master.overrides.retain(|o| o.recurrence_id != rid);
                 master.overrides.push(to_override(ev, rid, future));
             }
-            None => orphans.push(ev.series),
+            // Without its master, an override is the one instance it
+            // describes; its own RRULE/RDATE belong to a series we lack.
+            None => {
+                let mut single = ev.series;
+                single.rules.clear();
+                single.rdates.clear();
+                single.exdates.clear();
+                orphans.retain(|o| !(o.uid == single.uid && o.start == single.start));
+                orphans.push(single);
+            }
         }
     }
-    out.series.extend(masters);
+    out.series.extend(masters.into_iter().map(|(_, s)| s));
     out.series.extend(orphans);
 }
-
 /// Turns parsed roots into a [`Calendar`]. Each VCALENDAR keeps its own
 /// zones; VEVENTs and VTIMEZONEs outside any VCALENDAR form one more.
 pub(super) fn to_calendar(roots: &[Component<'_>]) -> Calendar {

@@ -63,7 +63,17 @@ impl<'a> Unfolder<'a> {
         Some(line)
     }
 
-    fn next_is_continuation(&self) -> bool {
+    /// Whether the next non-blank physical line continues the current one.
+    /// Blank lines are dropped first: some exporters put one between a
+    /// property name and its folded value.
+    fn next_is_continuation(&mut self) -> bool {
+        while let Some(rest) = self
+            .rest
+            .strip_prefix("\r\n")
+            .or_else(|| self.rest.strip_prefix('\n'))
+        {
+            self.rest = rest;
+        }
         matches!(self.rest.as_bytes().first(), Some(b' ' | b'\t'))
     }
 }
@@ -190,7 +200,7 @@ mod tests {
 
     #[test]
     fn unfolds_crlf_and_lf() {
-        let text = "A:1\r\n 2\r\nB;X=\"a:b\";Y=c:v\nC:x\n\tyz";
+        let text = "A:1\r\n\r\n 2\r\nB;X=\"a:b\";Y=c:v\nC:x\n\tyz";
         let lines: Vec<_> = Unfolder::new(text).collect();
         assert_eq!(lines, vec!["A:12", "B;X=\"a:b\";Y=c:v", "C:xyz"]);
         let b = split_line(lines[1].clone()).unwrap();

@@ -63,7 +63,12 @@ pub(crate) fn expand(
     out: &mut Vec<i64>,
 ) -> End {
     let start_day = start.div_euclid(DAY);
-    let (y0, m0, d0) = civil::civil_from_days(start_day);
+    let (mut y0, m0, d0) = civil::civil_from_days(start_day);
+    if rule.freq == Freq::Yearly && !rule.by_week_no.is_empty() {
+        // BYWEEKNO years are week-numbering years: a DTSTART on 2010-01-02
+        // lies in week 53 of 2009, and INTERVAL counts from 2009 (libical).
+        y0 = week_year(start_day, y0, i64::from(rule.wkst.to_monday_zero_offset()));
+    }
     let mut freq = rule.freq;
     let mut interval = i64::from(rule.interval);
     if date_only && freq < Freq::Daily {
@@ -137,6 +142,18 @@ pub(crate) fn expand(
             return End::Done;
         }
         k = next;
+    }
+}
+
+/// The week-numbering year (weeks starting on `wkst`) of day `day`, which
+/// lies in calendar year `y`.
+fn week_year(day: i64, y: i64, wkst: i64) -> i64 {
+    if day >= civil::week1_start(y + 1, wkst) {
+        y + 1
+    } else if day < civil::week1_start(y, wkst) {
+        y - 1
+    } else {
+        y
     }
 }
 

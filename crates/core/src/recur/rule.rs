@@ -180,18 +180,10 @@ impl Rule {
             let v = v.trim();
             match k.as_str() {
                 "FREQ" => freq = Some(parse_freq(v)?),
-                "INTERVAL" => {
-                    let n: u32 = v
-                        .parse()
-                        .map_err(|_| RecurError::BadRule(part.to_string()))?;
-                    rule.interval = n.max(1);
-                }
-                "COUNT" => {
-                    rule.count = Some(
-                        v.parse()
-                            .map_err(|_| RecurError::BadRule(part.to_string()))?,
-                    )
-                }
+                // A broken INTERVAL or COUNT (COUNT=-1 is seen in exports) is
+                // ignored rather than losing the whole rule.
+                "INTERVAL" => rule.interval = v.parse::<u32>().unwrap_or(1).max(1),
+                "COUNT" => rule.count = v.parse::<u32>().ok().filter(|&n| n > 0),
                 "UNTIL" => rule.until = Some(until(v)?),
                 "BYSECOND" => rule.by_second = list(&k, v, 0, 60, true)?,
                 "BYMINUTE" => rule.by_minute = list(&k, v, 0, 59, true)?,

@@ -239,7 +239,14 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
 
     let mut truncated = false;
     let mut starts: Vec<i64> = Vec::new();
-    if (lo..=hi).contains(&start_secs) {
+    // An UNTIL before DTSTART ends the series before it begins: no
+    // instance at all, DTSTART included (as libical and dateutil agree).
+    let ended_before_start = !series.rules.is_empty()
+        && series
+            .rules
+            .iter()
+            .all(|r| r.until.is_some_and(|u| until_secs(&frame, u) < start_secs));
+    if (lo..=hi).contains(&start_secs) && !ended_before_start {
         starts.push(start_secs);
     }
     for rule in &series.rules {
@@ -254,12 +261,13 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
             truncated = true;
         }
     }
-    let mut period_ends: HashMap<i64, &Time> = HashMap::new();
+    // A PERIOD's end takes the series' kind, like its start does.
+    let mut period_ends: HashMap<i64, Time> = HashMap::new();
     for r in &series.rdates {
         let s = frame.secs(&r.start);
         if (lo..=hi).contains(&s) {
             starts.push(s);
-            if let Some(e) = &r.end {
+            if let Some(e) = r.end.as_ref().and_then(|e| frame.make(frame.secs(e))) {
                 period_ends.insert(s, e);
             }
         }
@@ -309,7 +317,7 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
             None => (original.clone(), base_len, &series.summary, series.status),
         };
         let end = match period_ends.get(&s) {
-            Some(e) if future.is_none() => (*e).clone(),
+            Some(e) if future.is_none() => e.clone(),
             _ => match add_length(&start, &len) {
                 Some(e) => e,
                 None => continue,
@@ -334,6 +342,10 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
     }
 
     for o in &series.overrides {
+        // An EXDATE of the same instance wins: the newer master deleted it.
+        if removed.contains(&frame.key(&o.recurrence_id)) {
+            continue;
+        }
         let len = event_length(&o.start, &o.end);
         let Some(end) = add_length(&o.start, &len) else {
             continue;
