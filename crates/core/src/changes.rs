@@ -70,7 +70,7 @@ pub struct RemoteEvent {
 pub enum EventChange {
     /// Created or changed (a cancelled instance of a series is an upsert too:
     /// it cancels that occurrence).
-    Upsert(RemoteEvent),
+    Upsert(Box<RemoteEvent>),
     /// The event is gone.
     Removed { external_id: String },
 }

@@ -45,6 +45,8 @@ pub enum Command {
     /// Work with iCalendar files.
     #[command(subcommand)]
     Ics(IcsCommand),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,8 +85,10 @@ pub enum IcsCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Ics(IcsCommand::Expand(args)) = &cli.command {
-        return ics::expand(args);
+    match &cli.command {
+        Command::Ics(IcsCommand::Expand(args)) => return ics::expand(args),
+        Command::Openapi => return print_openapi(),
+        _ => {}
     }
     crate::telemetry::init_logging();
     let config = Config::load(&cli.settings, cli.config.as_deref())?;
@@ -139,7 +143,13 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ics(IcsCommand::Expand(args)) => ics::expand(&args),
+        Command::Openapi => print_openapi(),
     }
+}
+
+fn print_openapi() -> anyhow::Result<()> {
+    print!("{}", crate::http::openapi::document());
+    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {

@@ -16,6 +16,9 @@ pub struct RotationReport {
     pub unchanged: u64,
 }
 
+/// id, user_id, provider, account_id, access_token, refresh_token.
+type SealedTokens = (i64, i64, String, String, Option<String>, Option<String>);
+
 const KEY_IDS_IN_USE: &str = "\
     SELECT DISTINCT substr(access_token, 1, $1) FROM connections WHERE access_token IS NOT NULL \
     UNION SELECT DISTINCT substr(refresh_token, 1, $1) FROM connections WHERE refresh_token IS NOT NULL \
@@ -44,7 +47,7 @@ impl Store {
         let mut report = RotationReport::default();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            let rows: Vec<(i64, i64, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            let rows: Vec<SealedTokens> = sqlx::query_as(
                 "SELECT id, user_id, provider, account_id, access_token, refresh_token FROM connections",
             )
             .fetch_all(&mut *tx)

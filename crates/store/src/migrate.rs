@@ -25,7 +25,7 @@ const CREATE_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
 /// Any number; it only has to be the same in every calsync instance.
-const PG_LOCK_KEY: i64 = 0x6361_6c73_796e_63;
+const PG_LOCK_KEY: i64 = 0x0063_616c_7379_6e63;
 
 impl Store {
     /// Applies every migration the database has not seen yet.

@@ -16,7 +16,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::accounts::{self, hash_token, SESSION_LIFETIME};
-use crate::http::auth::{PageSession, SessionUser, CSRF_COOKIE, SESSION_COOKIE};
+use crate::http::auth::{PageSession, CSRF_COOKIE, SESSION_COOKIE};
 use crate::http::csrf;
 use crate::http::error::AppError;
 use crate::http::extract::{Form, Query};
@@ -167,10 +167,8 @@ pub async fn logout(
     Ok(response)
 }
 
-fn require_login(session: PageSession, path: &str) -> Result<SessionUser, Response> {
-    session
-        .user
-        .ok_or_else(|| Redirect::to(&format!("/login?next={path}")).into_response())
+fn login_redirect(path: &str) -> Response {
+    Redirect::to(&format!("/login?next={path}")).into_response()
 }
 
 fn when(t: EventTime) -> String {
@@ -185,10 +183,7 @@ pub async fn dashboard(
     State(state): State<AppState>,
     session: PageSession,
 ) -> Result<Response, AppError> {
-    let user = match require_login(session, "/") {
-        Ok(user) => user,
-        Err(redirect) => return Ok(redirect),
-    };
+    let Some(user) = session.user else { return Ok(login_redirect("/")) };
     let now = state.clock.now();
     let range = EventRange {
         start: now,
@@ -224,10 +219,7 @@ pub async fn settings(
     State(state): State<AppState>,
     session: PageSession,
 ) -> Result<Response, AppError> {
-    let user = match require_login(session, "/settings") {
-        Ok(user) => user,
-        Err(redirect) => return Ok(redirect),
-    };
+    let Some(user) = session.user else { return Ok(login_redirect("/settings")) };
     let connections = state.store.list_connections(user.id).await?;
     let list: String = connections
         .iter()
