@@ -11,7 +11,10 @@ pub enum EventStart {
     /// An all-day value (for an end: exclusive).
     Date(Date),
     /// An instant, with the IANA (or provider) zone it was written in, if any.
-    DateTime { instant: Timestamp, zone: Option<String> },
+    DateTime {
+        instant: Timestamp,
+        zone: Option<String>,
+    },
 }
 
 /// An event's status.

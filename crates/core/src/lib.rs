@@ -12,6 +12,7 @@
 //! - [`changes`]: provider change sets (events as providers report them).
 //! - [`clock`]: the `Clock` trait and its system and fixed implementations.
 //! - [`model`]: ids, users, connections, calendars, event occurrences.
+//! - [`plan`]: the sync planner: cursors, and a series' occurrences over the horizon.
 //! - [`ical`]: iCalendar parsing into provider-neutral recurrence series.
 //! - [`recur`]: the recurrence expander (RRULE, RDATE, EXDATE, overrides) over a window.
 //! - [`tz`]: time zone names (IANA, Windows, VTIMEZONE) and the DST gap/fold rule.
@@ -20,5 +21,6 @@ pub mod changes;
 pub mod clock;
 pub mod ical;
 pub mod model;
+pub mod plan;
 pub mod recur;
 pub mod tz;

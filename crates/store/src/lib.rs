@@ -16,6 +16,7 @@
 //! - `migrate`: the ordered migrations of each backend and their runner.
 //! - `users`, `tokens`, `sessions`, `oauth_states`: accounts and authentication.
 //! - `connections`, `calendars`, `events`: provider data, scoped to a user.
+//! - `sync`: applying a page of provider changes, its occurrences and cursor atomically.
 //! - `keys`: the start-up key check and `keys rotate`.
 
 mod calendars;
@@ -27,6 +28,7 @@ mod migrate;
 mod oauth_states;
 pub mod seal;
 mod sessions;
+mod sync;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tokens;
@@ -49,6 +51,7 @@ pub use keys::RotationReport;
 pub use oauth_states::OAuthState;
 use seal::Keyring;
 pub use sessions::Session;
+pub use sync::{PageOutcome, PageUpdate};
 pub use tokens::ApiTokenInfo;
 
 /// Result of a store operation.

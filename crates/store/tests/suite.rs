@@ -1,11 +1,15 @@
 //! One store test suite, run against SQLite and PostgreSQL alike.
 #![allow(clippy::unwrap_used)]
 
-use calsync_core::model::{CalendarId, ConnectionId, Provider, RemoteCalendar, UserId};
+use calsync_core::changes::{EventChange, EventStart, EventStatus, PageNext, RemoteEvent};
+use calsync_core::model::{CalendarId, ConnectionId, EventTime, Provider, RemoteCalendar, UserId};
+use calsync_core::plan::Cursor;
+use calsync_core::recur::Window;
 use calsync_store::seal::Keyring;
 use calsync_store::testing::{self, fresh_database, fresh_store};
 use calsync_store::{
-    BackendKind, CalendarPatch, NewConnection, OAuthState, Session, Store, StoreError,
+    BackendKind, CalendarPatch, EventRange, NewConnection, OAuthState, PageUpdate, Session, Store,
+    StoreError,
 };
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
@@ -39,6 +43,8 @@ on_both_backends!(
     calendars_keep_the_users_choices,
     rotation_reseals_and_a_missing_key_fails_at_start,
     migrations_run_once,
+    pages_apply_with_their_cursor_and_full_rounds_sweep,
+    recurring_series_materialise_with_exceptions,
 );
 
 fn now() -> Timestamp {
@@ -455,4 +461,307 @@ async fn migrations_run_once(kind: BackendKind) {
         Some("1")
     );
     store.ping().await.unwrap();
+}
+
+fn timed(id: &str, start: &str, minutes: i64) -> RemoteEvent {
+    let instant: Timestamp = start.parse().unwrap();
+    let zone = Some("Europe/Berlin".to_owned());
+    RemoteEvent {
+        external_id: id.to_owned(),
+        etag: Some(format!("\"{id}\"")),
+        status: EventStatus::Confirmed,
+        title: format!("Event {id}"),
+        description: None,
+        location: Some("Room 1".into()),
+        start: EventStart::DateTime {
+            instant,
+            zone: zone.clone(),
+        },
+        end: EventStart::DateTime {
+            instant: instant + SignedDuration::from_mins(minutes),
+            zone,
+        },
+        recurrence: Vec::new(),
+        recurring_event_id: None,
+        original_start: None,
+        html_link: Some(format!("https://calendar.example/{id}")),
+        updated: None,
+    }
+}
+
+fn upsert(event: RemoteEvent) -> EventChange {
+    EventChange::Upsert(Box::new(event))
+}
+
+fn horizon() -> Window {
+    Window::new(
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+        "2027-01-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap()
+}
+
+fn whole_year() -> EventRange {
+    EventRange {
+        start: "2026-01-01T00:00:00Z".parse().unwrap(),
+        end: "2027-01-01T00:00:00Z".parse().unwrap(),
+    }
+}
+
+async fn calendar_for(store: &Store, name: &str) -> (UserId, CalendarId) {
+    let user = user(store, name).await;
+    let conn = store
+        .upsert_connection(&google(user, &format!("sub-{name}"), "r"), now())
+        .await
+        .unwrap();
+    let cal = store
+        .upsert_calendars(user, conn, &[remote("primary", Some("#0b8043"))])
+        .await
+        .unwrap()[0]
+        .id;
+    (user, cal)
+}
+
+async fn apply(
+    store: &Store,
+    user: UserId,
+    cal: CalendarId,
+    changes: &[EventChange],
+    full: bool,
+    next: PageNext,
+) -> u64 {
+    let window = horizon();
+    let page = PageUpdate {
+        changes,
+        starts_full_round: full,
+        next: &next,
+        window: &window,
+        now: now(),
+    };
+    store.apply_page(user, cal, &page).await.unwrap().total()
+}
+
+async fn titles(store: &Store, user: UserId) -> Vec<String> {
+    store
+        .events_in_range(user, whole_year(), 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.title)
+        .collect()
+}
+
+async fn pages_apply_with_their_cursor_and_full_rounds_sweep(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let (bob, _) = calendar_for(&store, "bob").await;
+    assert_eq!(store.calendar_cursor(alice, cal).await.unwrap(), None);
+
+    let first = [
+        upsert(timed("a", "2026-03-02T09:00:00Z", 60)),
+        upsert(timed("b", "2026-03-03T09:00:00Z", 30)),
+    ];
+    apply(
+        &store,
+        alice,
+        cal,
+        &first,
+        true,
+        PageNext::Page("p2".into()),
+    )
+    .await;
+    assert_eq!(
+        store.calendar_cursor(alice, cal).await.unwrap(),
+        Some(Cursor::Page {
+            token: "p2".into(),
+            full: true
+        })
+    );
+    let second = [upsert(timed("c", "2026-03-04T09:00:00Z", 30))];
+    apply(
+        &store,
+        alice,
+        cal,
+        &second,
+        false,
+        PageNext::Done {
+            sync_token: "s1".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        store.calendar_cursor(alice, cal).await.unwrap(),
+        Some(Cursor::Sync("s1".into()))
+    );
+    assert_eq!(
+        titles(&store, alice).await,
+        ["Event a", "Event b", "Event c"]
+    );
+    assert!(
+        titles(&store, bob).await.is_empty(),
+        "bob must not see alice's events"
+    );
+
+    let listed = store
+        .events_in_range(alice, whole_year(), 10)
+        .await
+        .unwrap();
+    assert_eq!(listed[0].color, "#0b8043");
+    assert_eq!(
+        listed[0].start,
+        EventTime::Instant("2026-03-02T09:00:00Z".parse().unwrap())
+    );
+
+    let mut changed = timed("b", "2026-03-05T09:00:00Z", 30);
+    changed.title = "Moved".into();
+    let incremental = [
+        upsert(changed),
+        EventChange::Removed {
+            external_id: "a".into(),
+        },
+    ];
+    apply(
+        &store,
+        alice,
+        cal,
+        &incremental,
+        false,
+        PageNext::Done {
+            sync_token: "s2".into(),
+        },
+    )
+    .await;
+    assert_eq!(titles(&store, alice).await, ["Event c", "Moved"]);
+
+    // A full round that no longer lists "c" sweeps it away.
+    let round = [upsert(timed("b", "2026-03-05T09:00:00Z", 30))];
+    let changes = apply(
+        &store,
+        alice,
+        cal,
+        &round,
+        true,
+        PageNext::Done {
+            sync_token: "s3".into(),
+        },
+    )
+    .await;
+    assert_eq!(changes, 2, "one upsert and one sweep");
+    assert_eq!(titles(&store, alice).await, ["Event b"]);
+
+    store
+        .patch_calendar(
+            alice,
+            cal,
+            &CalendarPatch {
+                enabled: Some(false),
+                color: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        titles(&store, alice).await.is_empty(),
+        "a disabled calendar's events are hidden"
+    );
+}
+
+async fn recurring_series_materialise_with_exceptions(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let mut master = timed("weekly", "2026-03-02T08:00:00Z", 60);
+    master.recurrence = vec!["RRULE:FREQ=WEEKLY;COUNT=3".into()];
+    let mut moved = timed("weekly_1", "2026-03-10T12:00:00Z", 60);
+    moved.title = "Moved instance".into();
+    moved.recurring_event_id = Some("weekly".into());
+    moved.original_start = Some(EventStart::DateTime {
+        instant: "2026-03-09T08:00:00Z".parse().unwrap(),
+        zone: None,
+    });
+    let mut all_day = timed("holiday", "2026-03-20T00:00:00Z", 0);
+    all_day.start = EventStart::Date(jiff::civil::date(2026, 3, 20));
+    all_day.end = EventStart::Date(jiff::civil::date(2026, 3, 21));
+    let changes = [upsert(master), upsert(moved), upsert(all_day)];
+    apply(
+        &store,
+        alice,
+        cal,
+        &changes,
+        true,
+        PageNext::Done {
+            sync_token: "s1".into(),
+        },
+    )
+    .await;
+    let listed = store
+        .events_in_range(alice, whole_year(), 100)
+        .await
+        .unwrap();
+    let summary: Vec<(String, bool)> = listed
+        .iter()
+        .map(|e| (e.title.clone(), e.recurring))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("Event weekly".to_owned(), true),
+            ("Moved instance".to_owned(), true),
+            ("Event weekly".to_owned(), true),
+            ("Event holiday".to_owned(), false),
+        ]
+    );
+    assert_eq!(
+        listed[3].start,
+        EventTime::Date(jiff::civil::date(2026, 3, 20))
+    );
+    assert_eq!(
+        listed[3].end,
+        EventTime::Date(jiff::civil::date(2026, 3, 21))
+    );
+
+    let mut cancel = timed("weekly_2", "2026-03-16T08:00:00Z", 60);
+    cancel.status = EventStatus::Cancelled;
+    cancel.recurring_event_id = Some("weekly".into());
+    cancel.original_start = Some(EventStart::DateTime {
+        instant: "2026-03-16T08:00:00Z".parse().unwrap(),
+        zone: None,
+    });
+    apply(
+        &store,
+        alice,
+        cal,
+        &[upsert(cancel)],
+        false,
+        PageNext::Done {
+            sync_token: "s2".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        titles(&store, alice).await,
+        ["Event weekly", "Moved instance", "Event holiday"]
+    );
+
+    apply(
+        &store,
+        alice,
+        cal,
+        &[EventChange::Removed {
+            external_id: "weekly".into(),
+        }],
+        false,
+        PageNext::Done {
+            sync_token: "s3".into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        titles(&store, alice).await,
+        ["Moved instance", "Event holiday"],
+        "instances outlive a removed master only as themselves"
+    );
 }

@@ -183,7 +183,9 @@ pub async fn dashboard(
     State(state): State<AppState>,
     session: PageSession,
 ) -> Result<Response, AppError> {
-    let Some(user) = session.user else { return Ok(login_redirect("/")) };
+    let Some(user) = session.user else {
+        return Ok(login_redirect("/"));
+    };
     let now = state.clock.now();
     let range = EventRange {
         start: now,
@@ -219,7 +221,9 @@ pub async fn settings(
     State(state): State<AppState>,
     session: PageSession,
 ) -> Result<Response, AppError> {
-    let Some(user) = session.user else { return Ok(login_redirect("/settings")) };
+    let Some(user) = session.user else {
+        return Ok(login_redirect("/settings"));
+    };
     let connections = state.store.list_connections(user.id).await?;
     let list: String = connections
         .iter()

@@ -66,6 +66,8 @@ CREATE TABLE calendars (
     is_primary     BOOLEAN NOT NULL DEFAULT FALSE,
     access_role    TEXT,
     cursor         TEXT,
+    -- Incremented when a full round starts; events it does not see are swept at its end.
+    sync_round     BIGINT NOT NULL DEFAULT 0,
     last_synced_at BIGINT,
     UNIQUE (connection_id, external_id)
 );
@@ -92,9 +94,11 @@ CREATE TABLE events (
     original_start     TEXT,
     html_link          TEXT,
     remote_updated_at  BIGINT,
+    sync_round         BIGINT NOT NULL DEFAULT 0,
     UNIQUE (calendar_id, external_id)
 );
 CREATE INDEX events_user ON events (user_id);
+CREATE INDEX events_series ON events (calendar_id, recurring_event_id);
 
 CREATE TABLE occurrences (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

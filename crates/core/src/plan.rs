@@ -1,0 +1,315 @@
+//! The sync planner: what a provider's change set means for the store.
+//!
+//! - [`Cursor`]: where a calendar's sync stands (a sync token between rounds,
+//!   a page token inside one), stored with the page it belongs to.
+//! - [`series_occurrences`]: the occurrences of one series (a master event, its
+//!   changed instances and its cancelled instances) over the materialised
+//!   horizon, each attributed to the stored event it shows.
+//!
+//! Pure functions; the store applies their results in one transaction.
+
+use jiff::tz::TimeZone;
+
+use crate::changes::{EventStart, EventStatus, RemoteEvent};
+use crate::recur::google::parse_recurrence;
+use crate::recur::{expand, EndSpec, Override, RecurError, Series, Status, Time, Window};
+
+/// Where a calendar's sync stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// Between rounds: the next round asks for changes since this token.
+    Sync(String),
+    /// Inside a round: the next page. `full` rounds end with a sweep of the
+    /// events they did not see.
+    Page { token: String, full: bool },
+}
+
+impl Cursor {
+    /// The stored form.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Sync(token) => format!("sync:{token}"),
+            Self::Page { token, full: true } => format!("page-full:{token}"),
+            Self::Page { token, full: false } => format!("page:{token}"),
+        }
+    }
+
+    /// Reads the stored form; anything unreadable means "start over".
+    pub fn decode(stored: &str) -> Option<Self> {
+        let (kind, token) = stored.split_once(':')?;
+        let token = token.to_owned();
+        match kind {
+            "sync" => Some(Self::Sync(token)),
+            "page-full" => Some(Self::Page { token, full: true }),
+            "page" => Some(Self::Page { token, full: false }),
+            _ => None,
+        }
+    }
+}
+
+/// One occurrence to store, attributed to the event it shows (the master, or
+/// the changed instance that replaced it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedOccurrence {
+    pub external_id: String,
+    pub start: Time,
+    pub end: Time,
+}
+
+fn zone_named(name: Option<&str>) -> TimeZone {
+    name.and_then(crate::tz::resolve_name)
+        .unwrap_or(TimeZone::UTC)
+}
+
+/// The recurrence engine's view of a provider time.
+pub fn to_time(value: &EventStart) -> Time {
+    match value {
+        EventStart::Date(date) => Time::Date(*date),
+        EventStart::DateTime { instant, zone } => {
+            Time::Zoned(instant.to_zoned(zone_named(zone.as_deref())))
+        }
+    }
+}
+
+fn status(status: EventStatus) -> Status {
+    match status {
+        EventStatus::Confirmed => Status::Confirmed,
+        EventStatus::Tentative => Status::Tentative,
+        EventStatus::Cancelled => Status::Cancelled,
+    }
+}
+
+fn start_zone(event: &RemoteEvent) -> Option<TimeZone> {
+    match &event.start {
+        EventStart::Date(_) => None,
+        EventStart::DateTime { zone, .. } => Some(zone_named(zone.as_deref())),
+    }
+}
+
+/// The occurrences of a series over `window`.
+///
+/// `master` is the series' own event (absent when only instances are known:
+/// each then stands alone); `instances` are its changed and cancelled
+/// instances. A cancelled master yields nothing.
+pub fn series_occurrences(
+    master: Option<&RemoteEvent>,
+    instances: &[&RemoteEvent],
+    window: &Window,
+) -> Result<Vec<PlannedOccurrence>, RecurError> {
+    let Some(master) = master else {
+        let mut all = Vec::new();
+        for lone in instances
+            .iter()
+            .filter(|e| e.status != EventStatus::Cancelled)
+        {
+            all.extend(series_occurrences(Some(lone), &[], window)?);
+        }
+        return Ok(all);
+    };
+    if master.status == EventStatus::Cancelled {
+        return Ok(Vec::new());
+    }
+    let mut series = Series::single(
+        &master.external_id,
+        &master.title,
+        to_time(&master.start),
+        EndSpec::At(to_time(&master.end)),
+    );
+    series.status = Some(status(master.status));
+    if !master.recurrence.is_empty() {
+        let recurrence = parse_recurrence(&master.recurrence, start_zone(master).as_ref())?;
+        series.rules = recurrence.rules;
+        series.rdates = recurrence.rdates;
+        series.exdates = recurrence.exdates;
+    }
+    let mut changed: Vec<(Time, &str)> = Vec::new();
+    for instance in instances {
+        let Some(original) = instance.original_start.as_ref().map(to_time) else {
+            continue;
+        };
+        if instance.status == EventStatus::Cancelled {
+            series.cancelled.push(original);
+            continue;
+        }
+        changed.push((original.clone(), &instance.external_id));
+        series.overrides.push(Override {
+            recurrence_id: original,
+            this_and_future: false,
+            start: to_time(&instance.start),
+            end: EndSpec::At(to_time(&instance.end)),
+            summary: instance.title.clone(),
+            status: Some(status(instance.status)),
+        });
+    }
+    let expansion = expand(&series, window)?;
+    Ok(expansion
+        .occurrences
+        .into_iter()
+        .map(|o| {
+            let owner = o
+                .recurrence_id
+                .as_ref()
+                .and_then(|rid| {
+                    changed
+                        .iter()
+                        .find(|(original, _)| same_instant(original, rid, window))
+                })
+                .map_or(master.external_id.as_str(), |(_, id)| id);
+            PlannedOccurrence {
+                external_id: owner.to_owned(),
+                start: o.start,
+                end: o.end,
+            }
+        })
+        .collect())
+}
+
+fn same_instant(a: &Time, b: &Time, window: &Window) -> bool {
+    match (a, b) {
+        (Time::Date(x), Time::Date(y)) => x == y,
+        _ => a.timestamp_in(&window.floating_zone) == b.timestamp_in(&window.floating_zone),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+    use jiff::Timestamp;
+
+    fn at(text: &str, zone: &str) -> EventStart {
+        EventStart::DateTime {
+            instant: text.parse::<Timestamp>().unwrap(),
+            zone: Some(zone.to_owned()),
+        }
+    }
+
+    fn event(id: &str, start: EventStart, end: EventStart) -> RemoteEvent {
+        RemoteEvent {
+            external_id: id.to_owned(),
+            etag: None,
+            status: EventStatus::Confirmed,
+            title: id.to_owned(),
+            description: None,
+            location: None,
+            start,
+            end,
+            recurrence: Vec::new(),
+            recurring_event_id: None,
+            original_start: None,
+            html_link: None,
+            updated: None,
+        }
+    }
+
+    fn window() -> Window {
+        Window::new(
+            "2026-03-01T00:00:00Z".parse().unwrap(),
+            "2026-04-01T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn starts(planned: &[PlannedOccurrence]) -> Vec<(String, String)> {
+        planned
+            .iter()
+            .map(|p| {
+                (
+                    p.external_id.clone(),
+                    p.start.timestamp_in(&TimeZone::UTC).unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_weekly_series_with_a_moved_and_a_cancelled_instance() {
+        let mut master = event(
+            "m",
+            at("2026-03-02T14:00:00Z", "Europe/Berlin"),
+            at("2026-03-02T15:00:00Z", "Europe/Berlin"),
+        );
+        master.recurrence = vec!["RRULE:FREQ=WEEKLY;COUNT=5".to_owned()];
+        let mut moved = event(
+            "m_20260309",
+            at("2026-03-10T10:00:00Z", "Europe/Berlin"),
+            at("2026-03-10T11:00:00Z", "Europe/Berlin"),
+        );
+        moved.recurring_event_id = Some("m".into());
+        moved.original_start = Some(at("2026-03-09T14:00:00Z", "Europe/Berlin"));
+        let mut cancelled = event(
+            "m_20260316",
+            at("2026-03-16T14:00:00Z", "Europe/Berlin"),
+            at("2026-03-16T15:00:00Z", "Europe/Berlin"),
+        );
+        cancelled.status = EventStatus::Cancelled;
+        cancelled.original_start = Some(at("2026-03-16T14:00:00Z", "Europe/Berlin"));
+
+        let planned = series_occurrences(Some(&master), &[&moved, &cancelled], &window()).unwrap();
+        // 15:00 in Berlin; after the switch to summer time on 29 March that is 13:00 UTC.
+        let expected = [
+            ("m", "2026-03-02T14:00:00Z"),
+            ("m_20260309", "2026-03-10T10:00:00Z"),
+            ("m", "2026-03-23T14:00:00Z"),
+            ("m", "2026-03-30T13:00:00Z"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(id, t)| (id.to_string(), t.to_string()))
+            .collect();
+        assert_eq!(starts(&planned), expected);
+    }
+
+    #[test]
+    fn all_day_events_stay_dates_and_cancelled_masters_vanish() {
+        let day = event(
+            "d",
+            EventStart::Date(date(2026, 3, 10)),
+            EventStart::Date(date(2026, 3, 12)),
+        );
+        let planned = series_occurrences(Some(&day), &[], &window()).unwrap();
+        assert_eq!(
+            (planned[0].start.clone(), planned[0].end.clone()),
+            (Time::Date(date(2026, 3, 10)), Time::Date(date(2026, 3, 12)))
+        );
+        let mut gone = day.clone();
+        gone.status = EventStatus::Cancelled;
+        assert!(series_occurrences(Some(&gone), &[], &window())
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn instances_without_their_master_stand_alone() {
+        let mut lone = event(
+            "x_1",
+            at("2026-03-05T09:00:00Z", "UTC"),
+            at("2026-03-05T10:00:00Z", "UTC"),
+        );
+        lone.original_start = Some(at("2026-03-04T09:00:00Z", "UTC"));
+        let planned = series_occurrences(None, &[&lone], &window()).unwrap();
+        assert_eq!(
+            starts(&planned),
+            [("x_1".to_owned(), "2026-03-05T09:00:00Z".to_owned())]
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        for cursor in [
+            Cursor::Sync("abc:def".into()),
+            Cursor::Page {
+                token: "p1".into(),
+                full: true,
+            },
+            Cursor::Page {
+                token: "p2".into(),
+                full: false,
+            },
+        ] {
+            assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        }
+        assert_eq!(Cursor::decode("garbage"), None);
+    }
+}
