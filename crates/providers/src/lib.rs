@@ -6,3 +6,74 @@
 //!
 //! Providers never touch the database and never decide what to store: they
 //! fetch and translate; `core` plans; `store` applies.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`ProviderError`], the one error type, classified by what the
+//!   caller does next (refresh once, reconnect, full resync, wait, give up);
+//!   safe to log: never carries a token, code or secret.
+//! - [`http`]: the shared `reqwest` client: connect and overall timeouts, a
+//!   response size cap, retries with exponential backoff + jitter honouring
+//!   `Retry-After`; logs hosts and statuses only.
+//! - [`oauth`]: provider-neutral OAuth 2.0 + PKCE: verifier/challenge,
+//!   `state`, authorization URL, code exchange, refresh, revocation, id_token
+//!   claims.
+//! - [`google`]: Google OAuth2 + Calendar API v3: the [`google::GoogleClient`]
+//!   and, below it, `wire` (Google's JSON), `mapping` (JSON -> core types),
+//!   `errors` (Google's error envelope -> [`ProviderError`]), `colors` (the
+//!   palette), `cursor` (opaque continuation tokens).
+//! - this file: [`CalendarSource`], the trait every provider implements for
+//!   sync, and [`EventsCursor`], where a listing starts.
+
+pub mod error;
+pub mod google;
+pub mod http;
+pub mod oauth;
+
+use std::future::Future;
+
+use calsync_core::changes::ChangePage;
+use calsync_core::model::RemoteCalendar;
+use secrecy::SecretString;
+
+pub use error::ProviderError;
+
+/// Where one request for a calendar's events starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventsCursor {
+    /// A full listing from scratch (first sync, or after
+    /// [`ProviderError::SyncTokenExpired`]).
+    Full,
+    /// The next page of the round in progress: the string of a
+    /// [`calsync_core::changes::PageNext::Page`], passed back unchanged. It is
+    /// opaque: it may carry more than the provider's page token.
+    Page(String),
+    /// Changes since the previous round: the `sync_token` of a
+    /// [`calsync_core::changes::PageNext::Done`].
+    Sync(String),
+}
+
+/// What the sync worker needs from any provider: the account's calendars and
+/// its events page by page. Implementations only fetch and translate.
+///
+/// `credential` is the connection's current secret: an OAuth access token
+/// for Google and Microsoft (the caller refreshes it on
+/// [`ProviderError::Unauthorized`] and retries once).
+pub trait CalendarSource {
+    /// Every calendar of the account (all pages).
+    fn list_calendars(
+        &self,
+        credential: &SecretString,
+    ) -> impl Future<Output = Result<Vec<RemoteCalendar>, ProviderError>> + Send;
+
+    /// One page of a calendar's events or changes. The caller follows
+    /// [`calsync_core::changes::PageNext::Page`] until
+    /// [`calsync_core::changes::PageNext::Done`], whose token it stores with
+    /// the last page's changes.
+    fn list_events_page(
+        &self,
+        credential: &SecretString,
+        calendar_id: &str,
+        cursor: &EventsCursor,
+    ) -> impl Future<Output = Result<ChangePage, ProviderError>> + Send;
+}

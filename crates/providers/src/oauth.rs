@@ -1,0 +1,560 @@
+//! Provider-neutral OAuth 2.0 pieces for the authorization-code flow with
+//! PKCE (RFC 6749 §4.1, RFC 7636): verifier and S256 challenge, the random
+//! `state`, the authorization URL, code exchange, refresh, revocation, and
+//! reading an id_token's claims.
+//!
+//! Never touches the database: the caller stores `state`, the verifier and the
+//! tokens (sealed). Tokens, codes, verifiers and the client secret are
+//! [`SecretString`]s or short-lived `&str`s and never appear in errors or logs.
+
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use jiff::{SignedDuration, Timestamp};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{redact, sanitize_message, ProviderError};
+use crate::http::{HttpClient, RawResponse};
+
+/// `n` bytes from the operating system's generator.
+fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| ProviderError::Setup(format!("random number generator: {e}")))?;
+    Ok(bytes)
+}
+
+/// A PKCE pair (RFC 7636). The verifier stays with us (sealed in
+/// `oauth_states`); the challenge goes into the authorization URL.
+#[derive(Debug, Clone)]
+pub struct Pkce {
+    pub verifier: SecretString,
+    /// `BASE64URL(SHA256(verifier))`, for `code_challenge_method=S256`.
+    pub challenge: String,
+}
+
+impl Pkce {
+    /// A fresh pair: 32 random bytes give a 43-character verifier (RFC 7636
+    /// §4.1 asks for 43–128 characters of `[A-Za-z0-9-._~]`; base64url fits).
+    pub fn generate() -> Result<Self, ProviderError> {
+        let verifier = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
+        Ok(Self::from_verifier(SecretString::from(verifier)))
+    }
+
+    /// The pair for a stored verifier.
+    pub fn from_verifier(verifier: SecretString) -> Self {
+        let challenge = pkce_challenge(verifier.expose_secret());
+        Self {
+            verifier,
+            challenge,
+        }
+    }
+}
+
+/// The S256 code challenge of a verifier (RFC 7636 §4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A fresh anti-CSRF `state`: 256 random bits, base64url (43 characters).
+pub fn random_state() -> Result<String, ProviderError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
+}
+
+/// One OAuth client registration and the endpoints it talks to.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub auth_url: String,
+    pub token_url: String,
+    /// Must equal, byte for byte, a redirect URI registered for the client.
+    pub redirect_uri: String,
+    /// `None` when the provider has no revocation endpoint.
+    pub revoke_url: Option<String>,
+}
+
+/// What a token endpoint handed us.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: SecretString,
+    /// On a refresh without a new one, the refresh token that was used.
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires (from `expires_in`), if the provider said.
+    pub expires_at: Option<Timestamp>,
+    /// The space-separated scopes actually granted; with granular consent
+    /// this can be fewer than requested.
+    pub scope: Option<String>,
+    /// The OpenID Connect id_token, when `openid` was requested.
+    pub id_token: Option<SecretString>,
+}
+
+impl TokenSet {
+    /// Whether `scope` was granted. `None` when the provider did not say.
+    pub fn has_scope(&self, scope: &str) -> Option<bool> {
+        self.scope
+            .as_deref()
+            .map(|granted| granted.split_ascii_whitespace().any(|s| s == scope))
+    }
+
+    /// Whether the access token is expired or expires within `margin`
+    /// (Google's own client refreshes 3 min 45 s ahead).
+    pub fn expires_within(&self, now: Timestamp, margin: SignedDuration) -> bool {
+        self.expires_at
+            .is_some_and(|at| at.duration_since(now) <= margin)
+    }
+}
+
+/// The token endpoint's JSON (RFC 6749 §5.1).
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    /// A number, though some servers send a string.
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+/// The token endpoint's error JSON (RFC 6749 §5.2).
+#[derive(Deserialize, Default)]
+struct TokenErrorResponse {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    error_description: Option<String>,
+}
+
+impl OAuthClient {
+    /// The URL to send the user's browser to (RFC 6749 §4.1.1 + RFC 7636
+    /// §4.3). `extra` carries provider-specific parameters (Google:
+    /// `access_type`, `prompt`, `include_granted_scopes`, `login_hint`).
+    pub fn authorization_url(
+        &self,
+        scopes: &[&str],
+        state: &str,
+        pkce_challenge: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<String, ProviderError> {
+        let mut url = reqwest::Url::parse(&self.auth_url)
+            .map_err(|e| ProviderError::Setup(format!("authorization URL: {e}")))?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("scope", &scopes.join(" "))
+                .append_pair("state", state)
+                .append_pair("code_challenge", pkce_challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (name, value) in extra {
+                query.append_pair(name, value);
+            }
+        }
+        Ok(url.into())
+    }
+
+    /// Exchanges an authorization code (RFC 6749 §4.1.3) with its PKCE
+    /// verifier. The client authenticates with `client_secret_post`.
+    pub async fn exchange_code(
+        &self,
+        http: &HttpClient,
+        code: &str,
+        verifier: &SecretString,
+    ) -> Result<TokenSet, ProviderError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &self.redirect_uri),
+            ("client_id", &self.client_id),
+            ("client_secret", self.client_secret.expose_secret()),
+            ("code_verifier", verifier.expose_secret()),
+        ];
+        let response = self.post_token(http, &form).await?;
+        self.read_tokens(response, None, &[code, verifier.expose_secret()])
+    }
+
+    /// Gets a new access token (RFC 6749 §6). Providers usually send no new
+    /// refresh token; then the one used is kept in the result.
+    pub async fn refresh(
+        &self,
+        http: &HttpClient,
+        refresh_token: &SecretString,
+    ) -> Result<TokenSet, ProviderError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("client_id", &self.client_id),
+            ("client_secret", self.client_secret.expose_secret()),
+        ];
+        let response = self.post_token(http, &form).await?;
+        self.read_tokens(
+            response,
+            Some(refresh_token),
+            &[refresh_token.expose_secret()],
+        )
+    }
+
+    /// Revokes a token (RFC 7009). A token the provider already considers
+    /// dead (`invalid_token`) counts as revoked: that is what the caller wants.
+    /// Without a revocation endpoint this does nothing.
+    pub async fn revoke(
+        &self,
+        http: &HttpClient,
+        token: &SecretString,
+    ) -> Result<(), ProviderError> {
+        let Some(revoke_url) = &self.revoke_url else {
+            return Ok(());
+        };
+        let form = [("token", token.expose_secret())];
+        let response = http
+            .send(
+                |client| client.post(revoke_url.as_str()).form(&form),
+                token_endpoint_retryable,
+            )
+            .await?;
+        if response.is_success() {
+            return Ok(());
+        }
+        match token_error(&response, &[token.expose_secret()], &self.client_secret) {
+            ProviderError::Provider { reason, .. } if reason == "invalid_token" => Ok(()),
+            err => Err(err),
+        }
+    }
+
+    async fn post_token(
+        &self,
+        http: &HttpClient,
+        form: &[(&str, &str)],
+    ) -> Result<RawResponse, ProviderError> {
+        http.send(
+            |client| {
+                client
+                    .post(self.token_url.as_str())
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .form(form)
+            },
+            token_endpoint_retryable,
+        )
+        .await
+    }
+
+    fn read_tokens(
+        &self,
+        response: RawResponse,
+        previous_refresh: Option<&SecretString>,
+        sent_secrets: &[&str],
+    ) -> Result<TokenSet, ProviderError> {
+        if !response.is_success() {
+            return Err(token_error(&response, sent_secrets, &self.client_secret));
+        }
+        // Measured when the answer arrived: a little early is the safe side.
+        let now = Timestamp::now();
+        let parsed: TokenResponse = serde_json::from_slice(&response.body)
+            .map_err(|e| ProviderError::decode("token response", &e))?;
+        if parsed.access_token.is_empty() {
+            return Err(ProviderError::Decode(
+                "token response: empty access_token".to_owned(),
+            ));
+        }
+        let expires_at = parsed
+            .expires_in
+            .as_ref()
+            .and_then(|v| match v {
+                serde_json::Value::Number(n) => n.as_i64(),
+                serde_json::Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            })
+            .and_then(|secs| now.checked_add(SignedDuration::from_secs(secs.max(0))).ok());
+        Ok(TokenSet {
+            access_token: SecretString::from(parsed.access_token),
+            refresh_token: parsed
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(SecretString::from)
+                .or_else(|| previous_refresh.cloned()),
+            expires_at,
+            scope: parsed.scope,
+            id_token: parsed.id_token.map(SecretString::from),
+        })
+    }
+}
+
+/// Token endpoints worth retrying: 408, 429, 5xx, or the OAuth error codes
+/// that mean "try again" (what Google's own client retries, spec §1.4).
+fn token_endpoint_retryable(response: &RawResponse) -> bool {
+    if matches!(response.status, 408 | 429) || response.status >= 500 {
+        return true;
+    }
+    let body: TokenErrorResponse = serde_json::from_slice(&response.body).unwrap_or_default();
+    [body.error, body.error_description]
+        .iter()
+        .flatten()
+        .any(|v| {
+            matches!(
+                v.as_str(),
+                "internal_failure" | "server_error" | "temporarily_unavailable"
+            )
+        })
+}
+
+/// Classifies a token-endpoint error answer.
+fn token_error(
+    response: &RawResponse,
+    sent_secrets: &[&str],
+    client_secret: &SecretString,
+) -> ProviderError {
+    let body: TokenErrorResponse = serde_json::from_slice(&response.body).unwrap_or_default();
+    let mut secrets = sent_secrets.to_vec();
+    secrets.push(client_secret.expose_secret());
+    let clean = |text: &str| sanitize_message(&redact(text, &secrets));
+    let error = body.error.as_deref().map(clean);
+    let description = body.error_description.as_deref().map(clean);
+    match error.as_deref() {
+        Some("invalid_grant") => ProviderError::InvalidGrant {
+            reason: description.unwrap_or_else(|| "invalid_grant".to_owned()),
+        },
+        _ if response.status == 429 => ProviderError::RateLimited {
+            retry_after: response.retry_after,
+        },
+        _ => ProviderError::Provider {
+            status: response.status,
+            reason: error.unwrap_or_else(|| "unknown".to_owned()),
+            message: description.unwrap_or_default(),
+        },
+    }
+}
+
+/// The identity claims of an OpenID Connect id_token.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdTokenClaims {
+    /// The stable account id: the key of a connection, never the email.
+    pub sub: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub iss: Option<String>,
+    /// `aud` may be a string or a list; kept raw.
+    #[serde(default)]
+    pub aud: Option<serde_json::Value>,
+}
+
+/// Reads an id_token's payload **without verifying its signature**. That is
+/// sound only for an id_token received directly from the token endpoint over
+/// TLS (OpenID Connect Core §3.1.3.7, item 6): the TLS server authentication
+/// already proves the issuer. Never use it on a token from anywhere else.
+pub fn decode_id_token_claims(id_token: &SecretString) -> Result<IdTokenClaims, ProviderError> {
+    let bad = |why: &str| ProviderError::Decode(format!("id_token: {why}"));
+    let mut parts = id_token.expose_secret().split('.');
+    let payload = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(payload), Some(_), None) => payload,
+        _ => return Err(bad("not a JWS compact serialization")),
+    };
+    // base64url without padding per RFC 7515, but tolerate padding.
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .or_else(|_| URL_SAFE.decode(payload))
+        .map_err(|_| bad("payload is not base64url"))?;
+    let claims: IdTokenClaims =
+        serde_json::from_slice(&bytes).map_err(|e| ProviderError::decode("id_token claims", &e))?;
+    if claims.sub.is_empty() {
+        return Err(bad("empty sub claim"));
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn generated_pkce_and_state_are_well_formed_and_fresh() {
+        let a = Pkce::generate().unwrap();
+        let b = Pkce::generate().unwrap();
+        let v = a.verifier.expose_secret();
+        assert_eq!(v.len(), 43);
+        assert!(v
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_eq!(a.challenge, pkce_challenge(v));
+        assert_ne!(v, b.verifier.expose_secret());
+        let s1 = random_state().unwrap();
+        assert_eq!(s1.len(), 43);
+        assert_ne!(s1, random_state().unwrap());
+        // The verifier never shows in Debug output.
+        assert!(!format!("{a:?}").contains(v));
+    }
+
+    fn client() -> OAuthClient {
+        OAuthClient {
+            client_id: "cid.apps.example".into(),
+            client_secret: SecretString::from("s3cr3t-client-secret"),
+            auth_url: "https://auth.example/o/oauth2/v2/auth".into(),
+            token_url: "https://auth.example/token".into(),
+            redirect_uri: "http://localhost:8000/api/calendar/google/callback/".into(),
+            revoke_url: None,
+        }
+    }
+
+    #[test]
+    fn authorization_url_carries_every_parameter_encoded() {
+        let url = client()
+            .authorization_url(
+                &["a b", "openid"],
+                "st&te",
+                "chal",
+                &[("prompt", "consent")],
+            )
+            .unwrap();
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("response_type"), Some("code"));
+        assert_eq!(get("client_id"), Some("cid.apps.example"));
+        assert_eq!(
+            get("redirect_uri"),
+            Some("http://localhost:8000/api/calendar/google/callback/")
+        );
+        assert_eq!(get("scope"), Some("a b openid"));
+        assert_eq!(get("state"), Some("st&te"));
+        assert_eq!(get("code_challenge"), Some("chal"));
+        assert_eq!(get("code_challenge_method"), Some("S256"));
+        assert_eq!(get("prompt"), Some("consent"));
+        assert!(!url.contains("s3cr3t"));
+    }
+
+    fn raw(status: u16, body: &str) -> RawResponse {
+        RawResponse {
+            status,
+            retry_after: None,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn token_responses_are_read_and_refresh_keeps_the_old_refresh_token() {
+        let c = client();
+        let old = SecretString::from("1//old-refresh-token");
+        let set = c
+            .read_tokens(
+                raw(
+                    200,
+                    r#"{"access_token":"ya29.new","expires_in":"3599","scope":"openid email","token_type":"Bearer"}"#,
+                ),
+                Some(&old),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(set.access_token.expose_secret(), "ya29.new");
+        assert_eq!(
+            set.refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some("1//old-refresh-token")
+        );
+        let left = set.expires_at.unwrap().duration_since(Timestamp::now());
+        assert!(left > SignedDuration::from_secs(3500) && left <= SignedDuration::from_secs(3599));
+        assert_eq!(set.has_scope("email"), Some(true));
+        assert_eq!(set.has_scope("https://x/calendar"), Some(false));
+        assert!(!set.expires_within(Timestamp::now(), SignedDuration::from_secs(225)));
+
+        let rotated = c
+            .read_tokens(
+                raw(
+                    200,
+                    r#"{"access_token":"a","refresh_token":"1//rotated","expires_in":10}"#,
+                ),
+                Some(&old),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rotated.refresh_token.unwrap().expose_secret(), "1//rotated");
+        assert!(rotated.expires_at.is_some());
+    }
+
+    #[test]
+    fn token_errors_are_classified_and_redacted() {
+        let c = client();
+        let err = c
+            .read_tokens(
+                raw(
+                    400,
+                    r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+                ),
+                None,
+                &[],
+            )
+            .unwrap_err();
+        assert!(err.needs_reauth());
+        assert_eq!(
+            err.to_string(),
+            "the provider refused the grant (Token has been expired or revoked.); the account must be reconnected"
+        );
+
+        let err = c
+            .read_tokens(
+                raw(
+                    401,
+                    r#"{"error":"invalid_client","error_description":"bad secret s3cr3t-client-secret for code 4/0Acode-value"}"#,
+                ),
+                None,
+                &["4/0Acode-value"],
+            )
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            matches!(err, ProviderError::Provider { status: 401, ref reason, .. } if reason == "invalid_client")
+        );
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("4/0Acode"),
+            "{shown}"
+        );
+
+        let err = c
+            .read_tokens(raw(200, r#"{"access_token":"ya29.x""#), None, &[])
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Decode(_)));
+        assert!(!err.to_string().contains("ya29"));
+
+        assert!(token_endpoint_retryable(&raw(503, "")));
+        assert!(token_endpoint_retryable(&raw(
+            400,
+            r#"{"error":"temporarily_unavailable"}"#
+        )));
+        assert!(!token_endpoint_retryable(&raw(
+            400,
+            r#"{"error":"invalid_grant"}"#
+        )));
+    }
+
+    #[test]
+    fn id_token_claims_are_read_without_verification() {
+        let payload = URL_SAFE_NO_PAD.encode(
+            r#"{"iss":"https://accounts.google.com","aud":"cid","sub":"1170","email":"ada@example.com","email_verified":true}"#,
+        );
+        let token = SecretString::from(format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln"));
+        let claims = decode_id_token_claims(&token).unwrap();
+        assert_eq!(claims.sub, "1170");
+        assert_eq!(claims.email.as_deref(), Some("ada@example.com"));
+
+        for bad in ["abc", "a.b", "a.!!!.c", "a.e30.c", "a.b.c.d"] {
+            assert!(
+                decode_id_token_claims(&SecretString::from(bad)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
