@@ -17,6 +17,14 @@ pub struct ConnectionWithCalendars {
     pub calendars: Vec<Calendar>,
 }
 
+/// A connection's tokens, opened.
+#[derive(Debug)]
+pub struct TokenState {
+    pub access_token: Option<SecretString>,
+    pub refresh_token: Option<SecretString>,
+    pub expires_at: Option<Timestamp>,
+}
+
 /// What a finished OAuth flow (or a CalDAV login) hands to the store.
 #[derive(Debug)]
 pub struct NewConnection {
@@ -172,6 +180,66 @@ impl Store {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    /// The connection's tokens, opened, for a provider call.
+    pub async fn connection_tokens(&self, user: UserId, id: ConnectionId) -> Result<TokenState> {
+        let sql = "SELECT provider, account_id, access_token, refresh_token, token_expires_at \
+                   FROM connections WHERE id = $1 AND user_id = $2";
+        let row: Option<(String, String, Option<String>, Option<String>, Option<i64>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).bind(user.0).fetch_optional(pool).await)?;
+        let (provider, account_id, access, refresh, expires_at) =
+            row.ok_or(StoreError::NotFound)?;
+        let open = |sealed: Option<String>, column| {
+            sealed
+                .map(|s| {
+                    self.keyring()
+                        .open(&s, &token_context(user.0, &provider, &account_id, column))
+                })
+                .transpose()
+        };
+        Ok(TokenState {
+            access_token: open(access, "access_token")?,
+            refresh_token: open(refresh, "refresh_token")?,
+            expires_at: expires_at.map(from_secs),
+        })
+    }
+
+    /// Stores refreshed tokens; a `None` refresh token keeps the stored one
+    /// (Google does not send a new one on refresh; Microsoft rotates it).
+    pub async fn update_tokens(
+        &self,
+        user: UserId,
+        id: ConnectionId,
+        access_token: &SecretString,
+        refresh_token: Option<&SecretString>,
+        expires_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let connection = self.connection(user, id).await?;
+        let (provider, account) = (connection.provider.as_str(), connection.account_id.as_str());
+        let access = self.keyring().seal(
+            access_token,
+            &token_context(user.0, provider, account, "access_token"),
+        )?;
+        let refresh = refresh_token
+            .map(|t| {
+                self.keyring().seal(
+                    t,
+                    &token_context(user.0, provider, account, "refresh_token"),
+                )
+            })
+            .transpose()?;
+        let sql = "UPDATE connections SET access_token = $1, refresh_token = COALESCE($2, refresh_token), \
+                   token_expires_at = $3 WHERE id = $4 AND user_id = $5";
+        on_pool!(self, pool => sqlx::query(sql)
+            .bind(access)
+            .bind(refresh)
+            .bind(expires_at.map(to_secs))
+            .bind(id.0)
+            .bind(user.0)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 

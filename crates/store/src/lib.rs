@@ -16,6 +16,7 @@
 //! - `migrate`: the ordered migrations of each backend and their runner.
 //! - `users`, `tokens`, `sessions`, `oauth_states`: accounts and authentication.
 //! - `connections`, `calendars`, `events`: provider data, scoped to a user.
+//! - `schedule`: due connections claimed under a lease, sync run records.
 //! - `sync`: applying a page of provider changes, its occurrences and cursor atomically.
 //! - `keys`: the start-up key check and `keys rotate`.
 
@@ -26,6 +27,7 @@ mod events;
 mod keys;
 mod migrate;
 mod oauth_states;
+mod schedule;
 pub mod seal;
 mod sessions;
 mod sync;
@@ -44,11 +46,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use calendars::CalendarPatch;
-pub use connections::{ConnectionWithCalendars, NewConnection};
+pub use connections::{ConnectionWithCalendars, NewConnection, TokenState};
 pub use error::StoreError;
 pub use events::EventRange;
 pub use keys::RotationReport;
 pub use oauth_states::OAuthState;
+pub use schedule::{Claim, SyncResult};
 use seal::Keyring;
 pub use sessions::Session;
 pub use sync::{PageOutcome, PageUpdate};

@@ -2,14 +2,16 @@
 #![allow(clippy::unwrap_used)]
 
 use calsync_core::changes::{EventChange, EventStart, EventStatus, PageNext, RemoteEvent};
-use calsync_core::model::{CalendarId, ConnectionId, EventTime, Provider, RemoteCalendar, UserId};
+use calsync_core::model::{
+    CalendarId, ConnectionId, ConnectionStatus, EventTime, Provider, RemoteCalendar, UserId,
+};
 use calsync_core::plan::Cursor;
 use calsync_core::recur::Window;
 use calsync_store::seal::Keyring;
 use calsync_store::testing::{self, fresh_database, fresh_store};
 use calsync_store::{
     BackendKind, CalendarPatch, EventRange, NewConnection, OAuthState, PageUpdate, Session, Store,
-    StoreError,
+    StoreError, SyncResult,
 };
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
@@ -45,6 +47,7 @@ on_both_backends!(
     migrations_run_once,
     pages_apply_with_their_cursor_and_full_rounds_sweep,
     recurring_series_materialise_with_exceptions,
+    due_connections_are_claimed_once_and_rescheduled,
 );
 
 fn now() -> Timestamp {
@@ -763,5 +766,87 @@ async fn recurring_series_materialise_with_exceptions(kind: BackendKind) {
         titles(&store, alice).await,
         ["Moved instance", "Event holiday"],
         "instances outlive a removed master only as themselves"
+    );
+}
+
+async fn due_connections_are_claimed_once_and_rescheduled(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    let conn = store
+        .upsert_connection(&google(alice, "sub", "r"), now())
+        .await
+        .unwrap();
+    let lease = now() + SignedDuration::from_mins(10);
+    let claim = store
+        .claim_due_connection(now(), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((claim.connection_id, claim.user_id), (conn, alice));
+    assert_eq!(
+        store.claim_due_connection(now(), lease).await.unwrap(),
+        None,
+        "leased: nobody else gets it"
+    );
+    assert_eq!(
+        store.connection(alice, conn).await.unwrap().status,
+        ConnectionStatus::Syncing
+    );
+
+    let run = store.start_sync_run(conn, now()).await.unwrap();
+    let next = now() + SignedDuration::from_mins(5);
+    let result = SyncResult {
+        status: ConnectionStatus::Ok,
+        error: None,
+        requests: 3,
+        changes: 7,
+        next_sync_at: next,
+    };
+    store.finish_sync(conn, run, &result, now()).await.unwrap();
+    let synced = store.connection(alice, conn).await.unwrap();
+    assert_eq!(
+        (synced.status, synced.last_synced_at),
+        (ConnectionStatus::Ok, Some(now()))
+    );
+    assert_eq!(
+        store.claim_due_connection(now(), lease).await.unwrap(),
+        None
+    );
+    assert!(store
+        .claim_due_connection(next, lease + SignedDuration::from_mins(5))
+        .await
+        .unwrap()
+        .is_some());
+
+    assert!(
+        !store.request_sync(bob, conn, now()).await.unwrap(),
+        "not bob's connection"
+    );
+    assert!(store.request_sync(alice, conn, now()).await.unwrap());
+    let failed = SyncResult {
+        status: ConnectionStatus::NeedsReauth,
+        error: Some("Reconnect".into()),
+        ..result
+    };
+    store.finish_sync(conn, run, &failed, now()).await.unwrap();
+    assert!(
+        !store.request_sync(alice, conn, now()).await.unwrap(),
+        "needs_reauth waits for a reconnect"
+    );
+    assert_eq!(store.claim_due_connection(next, lease).await.unwrap(), None);
+    let reconnected = store
+        .upsert_connection(&google(alice, "sub", "r2"), now())
+        .await
+        .unwrap();
+    assert_eq!(reconnected, conn);
+    assert!(
+        store
+            .claim_due_connection(now(), lease)
+            .await
+            .unwrap()
+            .is_some(),
+        "reconnecting makes it due again"
     );
 }

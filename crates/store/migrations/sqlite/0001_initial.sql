@@ -52,6 +52,8 @@ CREATE TABLE connections (
     updated_at       INTEGER NOT NULL,
     UNIQUE (user_id, provider, account_id)
 );
+-- next_sync_at doubles as the lease: a worker claims a due connection by
+-- moving it into the future, so several instances never sync it at once.
 CREATE INDEX connections_due ON connections (next_sync_at);
 
 CREATE TABLE calendars (
@@ -125,18 +127,3 @@ CREATE TABLE sync_runs (
     error         TEXT
 );
 CREATE INDEX sync_runs_connection ON sync_runs (connection_id, started_at);
-
--- The lease queue: a worker owns a job until leased_until, so several
--- instances never sync the same connection at once.
-CREATE TABLE jobs (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind          TEXT    NOT NULL,
-    connection_id INTEGER REFERENCES connections(id) ON DELETE CASCADE,
-    run_at        INTEGER NOT NULL,
-    leased_by     TEXT,
-    leased_until  INTEGER,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    last_error    TEXT,
-    UNIQUE (kind, connection_id)
-);
-CREATE INDEX jobs_due ON jobs (run_at);
