@@ -17,6 +17,9 @@ pub struct ConnectionWithCalendars {
     pub calendars: Vec<Calendar>,
 }
 
+/// provider, account_id, sealed access token, sealed refresh token, expiry.
+type SealedTokensRow = (String, String, Option<String>, Option<String>, Option<i64>);
+
 /// A connection's tokens, opened.
 #[derive(Debug)]
 pub struct TokenState {
@@ -187,7 +190,7 @@ impl Store {
     pub async fn connection_tokens(&self, user: UserId, id: ConnectionId) -> Result<TokenState> {
         let sql = "SELECT provider, account_id, access_token, refresh_token, token_expires_at \
                    FROM connections WHERE id = $1 AND user_id = $2";
-        let row: Option<(String, String, Option<String>, Option<String>, Option<i64>)> = on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).bind(user.0).fetch_optional(pool).await)?;
+        let row: Option<SealedTokensRow> = on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).bind(user.0).fetch_optional(pool).await)?;
         let (provider, account_id, access, refresh, expires_at) =
             row.ok_or(StoreError::NotFound)?;
         let open = |sealed: Option<String>, column| {
