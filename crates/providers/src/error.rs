@@ -75,6 +75,12 @@ impl ProviderError {
         matches!(self, Self::InvalidGrant { .. })
     }
 
+    /// Whether the provider says the resource does not exist (or is not
+    /// visible to this account), e.g. a calendar the user unsubscribed from.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Provider { status: 404, .. })
+    }
+
     /// Whether trying again later may succeed without any change on our side.
     pub fn is_transient(&self) -> bool {
         match self {

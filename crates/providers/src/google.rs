@@ -59,7 +59,8 @@ const MAX_CALENDAR_PAGES: usize = 200;
 #[derive(Debug, Clone)]
 pub struct GoogleConfig {
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// Google web clients have one; `None` sends none (PKCE alone).
+    pub client_secret: Option<SecretString>,
     /// `{PUBLIC_URL}/api/calendar/google/callback/`, registered at Google.
     pub redirect_uri: String,
     pub auth_url: String,
@@ -73,7 +74,11 @@ pub struct GoogleConfig {
 
 impl GoogleConfig {
     /// A configuration for Google's real endpoints.
-    pub fn new(client_id: String, client_secret: SecretString, redirect_uri: String) -> Self {
+    pub fn new(
+        client_id: String,
+        client_secret: Option<SecretString>,
+        redirect_uri: String,
+    ) -> Self {
         Self {
             client_id,
             client_secret,
@@ -310,8 +315,9 @@ impl GoogleClient {
             serde_json::from_slice(&body).map_err(|e| ProviderError::decode("events page", &e))?;
 
         let mut changes: Vec<EventChange> = Vec::with_capacity(page.items.len());
+        let calendar_zone = page.time_zone.as_deref().filter(|z| !z.is_empty());
         for item in page.items {
-            match mapping::event_item(item) {
+            match mapping::event_item(item, calendar_zone) {
                 Ok(change) => changes.push(change),
                 Err(why) => {
                     tracing::warn!(problem = %why, "skipping an event Google sent in an unreadable shape")

@@ -66,7 +66,8 @@ pub fn random_state() -> Result<String, ProviderError> {
 #[derive(Debug, Clone)]
 pub struct OAuthClient {
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// `None` for a public client (PKCE alone); then no secret is sent.
+    pub client_secret: Option<SecretString>,
     pub auth_url: String,
     pub token_url: String,
     /// Must equal, byte for byte, a redirect URI registered for the client.
@@ -74,6 +75,10 @@ pub struct OAuthClient {
     /// `None` when the provider has no revocation endpoint.
     pub revoke_url: Option<String>,
 }
+
+/// How long before expiry an access token is refreshed (Google's own client
+/// uses 3 min 45 s; spec §1.4, §7).
+pub const REFRESH_MARGIN: SignedDuration = SignedDuration::from_secs(240);
 
 /// What a token endpoint handed us.
 #[derive(Debug, Clone)]
@@ -99,7 +104,7 @@ impl TokenSet {
     }
 
     /// Whether the access token is expired or expires within `margin`
-    /// (Google's own client refreshes 3 min 45 s ahead).
+    /// (usually [`REFRESH_MARGIN`]).
     pub fn expires_within(&self, now: Timestamp, margin: SignedDuration) -> bool {
         self.expires_at
             .is_some_and(|at| at.duration_since(now) <= margin)
@@ -168,14 +173,16 @@ impl OAuthClient {
         code: &str,
         verifier: &SecretString,
     ) -> Result<TokenSet, ProviderError> {
-        let form = [
+        let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", &self.redirect_uri),
             ("client_id", &self.client_id),
-            ("client_secret", self.client_secret.expose_secret()),
             ("code_verifier", verifier.expose_secret()),
         ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
         let response = self.post_token(http, &form).await?;
         self.read_tokens(response, None, &[code, verifier.expose_secret()])
     }
@@ -187,12 +194,14 @@ impl OAuthClient {
         http: &HttpClient,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, ProviderError> {
-        let form = [
+        let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
             ("client_id", &self.client_id),
-            ("client_secret", self.client_secret.expose_secret()),
         ];
+        if let Some(secret) = &self.client_secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
         let response = self.post_token(http, &form).await?;
         self.read_tokens(
             response,
@@ -222,7 +231,11 @@ impl OAuthClient {
         if response.is_success() {
             return Ok(());
         }
-        match token_error(&response, &[token.expose_secret()], &self.client_secret) {
+        match token_error(
+            &response,
+            &[token.expose_secret()],
+            self.client_secret.as_ref(),
+        ) {
             ProviderError::Provider { reason, .. } if reason == "invalid_token" => Ok(()),
             err => Err(err),
         }
@@ -252,7 +265,11 @@ impl OAuthClient {
         sent_secrets: &[&str],
     ) -> Result<TokenSet, ProviderError> {
         if !response.is_success() {
-            return Err(token_error(&response, sent_secrets, &self.client_secret));
+            return Err(token_error(
+                &response,
+                sent_secrets,
+                self.client_secret.as_ref(),
+            ));
         }
         // Measured when the answer arrived: a little early is the safe side.
         let now = Timestamp::now();
@@ -308,11 +325,11 @@ fn token_endpoint_retryable(response: &RawResponse) -> bool {
 fn token_error(
     response: &RawResponse,
     sent_secrets: &[&str],
-    client_secret: &SecretString,
+    client_secret: Option<&SecretString>,
 ) -> ProviderError {
     let body: TokenErrorResponse = serde_json::from_slice(&response.body).unwrap_or_default();
     let mut secrets = sent_secrets.to_vec();
-    secrets.push(client_secret.expose_secret());
+    secrets.extend(client_secret.map(|s| s.expose_secret()));
     let clean = |text: &str| sanitize_message(&redact(text, &secrets));
     let error = body.error.as_deref().map(clean);
     let description = body.error_description.as_deref().map(clean);
@@ -403,7 +420,7 @@ mod tests {
     fn client() -> OAuthClient {
         OAuthClient {
             client_id: "cid.apps.example".into(),
-            client_secret: SecretString::from("s3cr3t-client-secret"),
+            client_secret: Some(SecretString::from("s3cr3t-client-secret")),
             auth_url: "https://auth.example/o/oauth2/v2/auth".into(),
             token_url: "https://auth.example/token".into(),
             redirect_uri: "http://localhost:8000/api/calendar/google/callback/".into(),

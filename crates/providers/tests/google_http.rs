@@ -427,7 +427,7 @@ async fn unreachable_provider_is_a_network_error_after_retries() {
     let server = TestServer::start().await;
     let mut config = calsync_providers::google::GoogleConfig::new(
         "cid".into(),
-        SecretString::from("secret"),
+        Some(SecretString::from("secret")),
         "http://localhost/cb/".into(),
     );
     config.api_base = format!("http://127.0.0.1:{port}");
@@ -635,4 +635,44 @@ async fn refused_grants_are_typed_and_never_show_secrets() {
         .await
         .unwrap();
     assert_eq!(tokens.access_token.expose_secret(), "ya29.ok");
+}
+
+#[tokio::test]
+async fn a_public_client_sends_no_secret_and_404_is_typed() {
+    let server = TestServer::start().await;
+    let mut config = calsync_providers::google::GoogleConfig::new(
+        "public-client".into(),
+        None,
+        "http://localhost:8000/api/calendar/google/callback/".into(),
+    );
+    config.token_url = server.url("/token");
+    config.api_base = server.url("");
+    let google =
+        calsync_providers::google::GoogleClient::with_http(config, support::fast_http()).unwrap();
+    server.push(ok(json!({"access_token": "ya29.pub", "expires_in": 3599})));
+    let pkce = Pkce::generate().unwrap();
+    let tokens = google
+        .exchange_code("4/0Acode", &pkce.verifier)
+        .await
+        .unwrap();
+    assert!(
+        tokens.refresh_token.is_none(),
+        "no consent shown -> no refresh token"
+    );
+    let log = server.log();
+    assert_eq!(log[0].form("client_secret"), None);
+    assert_eq!(log[0].form("client_id").as_deref(), Some("public-client"));
+
+    server.push(google_error(404, "notFound", "Not Found"));
+    let err = google
+        .list_events_page(
+            &token(),
+            "gone@group.calendar.google.com",
+            &EventsCursor::Full,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(server.log().len(), 2, "404 is not retried");
 }

@@ -12,6 +12,9 @@
 //!   midnight, so all-day events cannot shift by a day (spec §6, problem 4);
 //! - `dateTime` becomes an instant and keeps `timeZone`, the zone a series is
 //!   expanded in (spec §6, problem 5);
+//! - a series whose times lack `timeZone` (Google requires it, but data is
+//!   data) gets the calendar's zone, so expansion follows its DST rules
+//!   rather than a fixed offset;
 //! - one odd event is skipped (and logged by id) instead of failing the page.
 
 use calsync_core::changes::{EventChange, EventStart, EventStatus, RemoteEvent};
@@ -58,7 +61,11 @@ pub(crate) fn calendar(entry: CalendarListEntry) -> Option<RemoteCalendar> {
 
 /// One raw `events.list` item as a change; `Err` names what was wrong (never
 /// a value that could be private beyond the event id).
-pub(crate) fn event_item(item: serde_json::Value) -> Result<EventChange, String> {
+/// `calendar_zone` is the listing's `timeZone`.
+pub(crate) fn event_item(
+    item: serde_json::Value,
+    calendar_zone: Option<&str>,
+) -> Result<EventChange, String> {
     let id = item
         .get("id")
         .and_then(|v| v.as_str())
@@ -67,7 +74,23 @@ pub(crate) fn event_item(item: serde_json::Value) -> Result<EventChange, String>
     let event: Event =
             // serde's message may quote event content; the id is enough to look it up.
         serde_json::from_value(item).map_err(|_| format!("event {id}: unexpected JSON shape"))?;
-    event_change(event).map_err(|why| format!("event {id}: {why}"))
+    let mut change = event_change(event).map_err(|why| format!("event {id}: {why}"))?;
+    if let (EventChange::Upsert(event), Some(zone)) = (&mut change, calendar_zone) {
+        let in_series = !event.recurrence.is_empty() || event.recurring_event_id.is_some();
+        if in_series {
+            let times = [
+                Some(&mut event.start),
+                Some(&mut event.end),
+                event.original_start.as_mut(),
+            ];
+            for time in times.into_iter().flatten() {
+                if let EventStart::DateTime { zone: z @ None, .. } = time {
+                    *z = Some(zone.to_owned());
+                }
+            }
+        }
+    }
+    Ok(change)
 }
 
 /// A typed event as a change.
@@ -199,6 +222,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn event_item_(item: serde_json::Value) -> Result<EventChange, String> {
+        event_item(item, None)
+    }
+
     fn upsert(change: EventChange) -> RemoteEvent {
         match change {
             EventChange::Upsert(e) => *e,
@@ -217,7 +244,7 @@ mod tests {
     #[test]
     fn all_day_event_stays_a_date_range() {
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "kind": "calendar#event",
                 "etag": "\"3480508598540894\"",
                 "id": "allday0001",
@@ -246,7 +273,7 @@ mod tests {
     #[test]
     fn timed_event_keeps_instant_and_zone() {
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "id": "timed0001",
                 "status": "tentative",
                 "summary": "Standup",
@@ -340,7 +367,7 @@ mod tests {
     #[test]
     fn recurring_master_keeps_its_lines() {
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "id": "weekly0001",
                 "summary": "Weekly sync",
                 "start": {"dateTime": "2026-03-02T09:00:00-05:00", "timeZone": "America/New_York"},
@@ -366,7 +393,7 @@ mod tests {
     #[test]
     fn moved_exception_instance() {
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "id": "weekly0001_20260309T140000Z",
                 "status": "confirmed",
                 "summary": "Weekly sync (moved)",
@@ -398,7 +425,7 @@ mod tests {
     fn cancelled_instance_is_an_upsert_and_plain_delete_a_removal() {
         // The minimal stub Google sends for a cancelled occurrence.
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "kind": "calendar#event",
                 "etag": "\"3480508598540999\"",
                 "id": "weekly0001_20260323T130000Z",
@@ -420,7 +447,7 @@ mod tests {
 
         // A cancelled all-day instance.
         let e = upsert(
-            event_item(json!({
+            event_item_(json!({
                 "id": "bins_20260404",
                 "status": "cancelled",
                 "recurringEventId": "bins",
@@ -432,13 +459,13 @@ mod tests {
 
         // A plain delete: only the id is guaranteed.
         assert_eq!(
-            event_item(json!({"kind": "calendar#event", "etag": "\"1\"", "id": "gone0001", "status": "cancelled"}))
+            event_item_(json!({"kind": "calendar#event", "etag": "\"1\"", "id": "gone0001", "status": "cancelled"}))
                 .unwrap(),
             EventChange::Removed { external_id: "gone0001".into() }
         );
         // A deleted event with its details kept (organizer's own calendar).
         assert_eq!(
-            event_item(json!({
+            event_item_(json!({
                 "id": "gone0002", "status": "cancelled", "summary": "Was here",
                 "start": {"date": "2026-01-01"}, "end": {"date": "2026-01-02"}
             }))
@@ -451,16 +478,49 @@ mod tests {
 
     #[test]
     fn odd_items_are_reported_not_panicked() {
-        assert!(event_item(json!({"summary": "no id"})).is_err());
-        let err = event_item(json!({"id": "nostart", "summary": "x"})).unwrap_err();
+        assert!(event_item_(json!({"summary": "no id"})).is_err());
+        let err = event_item_(json!({"id": "nostart", "summary": "x"})).unwrap_err();
         assert!(err.contains("nostart") && err.contains("no start"), "{err}");
-        assert!(event_item(json!({"id": "badshape", "start": 5})).is_err());
+        assert!(event_item_(json!({"id": "badshape", "start": 5})).is_err());
         // Missing end (endTimeUnspecified): zero length.
         let e = upsert(
-            event_item(json!({"id": "noend", "start": {"dateTime": "2026-01-01T10:00:00Z"}, "endTimeUnspecified": true}))
+            event_item_(json!({"id": "noend", "start": {"dateTime": "2026-01-01T10:00:00Z"}, "endTimeUnspecified": true}))
                 .unwrap(),
         );
         assert_eq!(e.start, e.end);
+    }
+
+    #[test]
+    fn series_without_zone_get_the_calendar_zone() {
+        let master = json!({
+            "id": "s1",
+            "start": {"dateTime": "2026-03-02T09:00:00-05:00"},
+            "end": {"dateTime": "2026-03-02T09:30:00-05:00"},
+            "recurrence": ["RRULE:FREQ=WEEKLY"]
+        });
+        let e = upsert(event_item(master, Some("America/New_York")).unwrap());
+        assert!(
+            matches!(&e.start, EventStart::DateTime { zone: Some(z), .. } if z == "America/New_York")
+        );
+        assert!(
+            matches!(&e.end, EventStart::DateTime { zone: Some(z), .. } if z == "America/New_York")
+        );
+        // Single events keep what they had; explicit zones are never replaced.
+        let single = json!({"id": "x", "start": {"dateTime": "2026-03-02T09:00:00Z"},
+                            "end": {"dateTime": "2026-03-02T10:00:00Z"}});
+        let e = upsert(event_item(single, Some("America/New_York")).unwrap());
+        assert!(matches!(&e.start, EventStart::DateTime { zone: None, .. }));
+        let exception = json!({"id": "s1_x", "recurringEventId": "s1",
+            "originalStartTime": {"dateTime": "2026-03-09T09:00:00-04:00", "timeZone": "Europe/Paris"},
+            "start": {"dateTime": "2026-03-09T10:00:00-04:00"}, "end": {"date": "2026-03-10"}});
+        let e = upsert(event_item(exception, Some("America/New_York")).unwrap());
+        assert!(
+            matches!(&e.original_start, Some(EventStart::DateTime { zone: Some(z), .. }) if z == "Europe/Paris")
+        );
+        assert!(
+            matches!(&e.start, EventStart::DateTime { zone: Some(z), .. } if z == "America/New_York")
+        );
+        assert_eq!(e.end, date("2026-03-10"));
     }
 
     fn entry(value: serde_json::Value) -> CalendarListEntry {

@@ -52,6 +52,9 @@ pub(crate) struct Events {
     pub next_page_token: Option<String>,
     #[serde(default)]
     pub next_sync_token: Option<String>,
+    /// The calendar's zone (the listing's default).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// One `calendar#event` (only the fields calsync keeps).

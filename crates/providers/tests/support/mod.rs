@@ -124,7 +124,7 @@ impl TestServer {
     pub fn google_with(&self, http: HttpClient) -> GoogleClient {
         let mut config = GoogleConfig::new(
             "cid.apps.googleusercontent.com".into(),
-            SecretString::from("client-secret-value"),
+            Some(SecretString::from("client-secret-value")),
             "http://localhost:8000/api/calendar/google/callback/".into(),
         );
         config.auth_url = self.url("/o/oauth2/v2/auth");
