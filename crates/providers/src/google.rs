@@ -65,7 +65,9 @@ pub struct GoogleConfig {
     pub redirect_uri: String,
     pub auth_url: String,
     pub token_url: String,
-    /// Without `/calendar/v3`, e.g. `https://www.googleapis.com`.
+    /// The root of Google's APIs, e.g. `https://www.googleapis.com`. A base
+    /// that already ends in `/calendar/v3` (as the emulator reports it) is
+    /// accepted too.
     pub api_base: String,
     pub revoke_url: String,
     /// The userinfo endpoint; `None` means `{api_base}/oauth2/v2/userinfo`.
@@ -118,18 +120,12 @@ impl GoogleClient {
 
     /// A client over a given HTTP client (tests use short backoffs).
     pub fn with_http(config: GoogleConfig, http: HttpClient) -> Result<Self, ProviderError> {
-        let api_base = reqwest::Url::parse(&config.api_base)
-            .map_err(|e| ProviderError::Setup(format!("Google API base URL: {e}")))?;
-        if api_base.cannot_be_a_base() {
-            return Err(ProviderError::Setup(
-                "Google API base URL cannot have paths below it".to_owned(),
-            ));
-        }
+        let api_base = api_root(&config.api_base)?;
         let userinfo_url = match config.userinfo_url {
             Some(url) => url,
             None => format!(
                 "{}/oauth2/v2/userinfo",
-                config.api_base.trim_end_matches('/')
+                api_base.as_str().trim_end_matches('/')
             ),
         };
         Ok(Self {
@@ -396,6 +392,20 @@ impl GoogleClient {
     }
 }
 
+/// The API root: `api_base` without a trailing `/` or `/calendar/v3`.
+fn api_root(api_base: &str) -> Result<reqwest::Url, ProviderError> {
+    let trimmed = api_base.trim_end_matches('/');
+    let root = trimmed.strip_suffix("/calendar/v3").unwrap_or(trimmed);
+    let url = reqwest::Url::parse(root)
+        .map_err(|e| ProviderError::Setup(format!("Google API base URL: {e}")))?;
+    if url.cannot_be_a_base() || url.query().is_some() {
+        return Err(ProviderError::Setup(
+            "Google API base URL must be a plain http(s) URL".to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
 impl CalendarSource for GoogleClient {
     async fn list_calendars(
         &self,
@@ -411,5 +421,54 @@ impl CalendarSource for GoogleClient {
         cursor: &EventsCursor,
     ) -> Result<ChangePage, ProviderError> {
         GoogleClient::list_events_page(self, credential, calendar_id, cursor).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn client(api_base: &str) -> GoogleClient {
+        let mut config = GoogleConfig::new("id".into(), None, "http://localhost/cb/".into());
+        config.api_base = api_base.to_owned();
+        GoogleClient::new(config).unwrap()
+    }
+
+    #[test]
+    fn api_base_with_or_without_calendar_v3() {
+        for base in [
+            "https://www.googleapis.com",
+            "https://www.googleapis.com/",
+            "https://www.googleapis.com/calendar/v3",
+            "https://www.googleapis.com/calendar/v3/",
+        ] {
+            let c = client(base);
+            assert_eq!(
+                c.api_url(&["calendar", "v3", "calendars", "a#b@c", "events"])
+                    .unwrap()
+                    .as_str(),
+                "https://www.googleapis.com/calendar/v3/calendars/a%23b@c/events",
+                "{base}"
+            );
+            assert_eq!(
+                c.userinfo_url,
+                "https://www.googleapis.com/oauth2/v2/userinfo"
+            );
+        }
+        let mounted = client("http://127.0.0.1:9/google/calendar/v3");
+        assert_eq!(
+            mounted
+                .api_url(&["calendar", "v3", "users", "me", "calendarList"])
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:9/google/calendar/v3/users/me/calendarList"
+        );
+        let mut bad = GoogleConfig::new("id".into(), None, "http://localhost/cb/".into());
+        bad.api_base = "not a url".into();
+        assert!(matches!(
+            GoogleClient::new(bad),
+            Err(ProviderError::Setup(_))
+        ));
     }
 }
