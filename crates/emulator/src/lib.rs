@@ -1,6 +1,308 @@
 //! calsync-emulator: stateful, protocol-faithful stand-ins for the calendar
-//! providers (Google OAuth2 + Calendar API v3, Microsoft identity + Graph) over
-//! real HTTP, with a control API for changes, fault injection and a request log.
+//! providers over real HTTP, with a control API for changes, fault injection
+//! and a request log. Today: Google OAuth2 + Calendar API v3
+//! (`../shared/specs/google.md`).
 //!
 //! It serves the integration tests and `calsync demo`. It must not depend on
 //! any other calsync crate: it is the provider, seen from outside.
+//!
+//! Endpoints, relative to [`EmulatorHandle::base_url`] (see [`GoogleEndpoints`]):
+//! `/o/oauth2/v2/auth`, `/token`, `/revoke`, `/v1/userinfo`,
+//! `/oauth2/v2/userinfo`, `/calendar/v3/...`, and the control API under
+//! `/_emulator/...` (routes and bodies listed in `control.rs`).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use calsync_emulator::{Emulator, EmulatorConfig, OAuthClient};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let config = EmulatorConfig {
+//!     clients: vec![OAuthClient::new("id", "secret", ["http://localhost:8000/api/calendar/google/callback/"])],
+//!     auto_approve: true,
+//!     sample_data: true,
+//!     ..EmulatorConfig::default()
+//! };
+//! let emulator = Emulator::start(listener, config)?;
+//! println!("{}", emulator.google().token_url);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod calendar;
+mod consent;
+mod control;
+mod errors;
+mod events;
+mod faults;
+mod oauth;
+mod recur;
+mod sample;
+mod state;
+mod util;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::response::IntoResponse;
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use errors::{ApiError, OAuthError};
+pub use state::{Fault, LogEntry, Settings};
+
+use state::{AppState, Shared};
+
+/// Ids of the sample data (with `sample_data: true`).
+pub mod samples {
+    pub use crate::sample::{ALICE, ALICE_PERSONAL, ALICE_WORK, BOB, HOLIDAYS};
+}
+
+/// A registered OAuth client (a "Web application" client in Google's console).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OAuthClient {
+    pub client_id: String,
+    /// Empty for a public client (then no secret is checked).
+    #[serde(default)]
+    pub client_secret: String,
+    /// Exact-match list (scheme, host, port, path, trailing slash).
+    pub redirect_uris: Vec<String>,
+}
+
+impl OAuthClient {
+    pub fn new<I, S>(client_id: &str, client_secret: &str, redirect_uris: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            redirect_uris: redirect_uris.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// How the emulator starts (and what `POST /_emulator/reset` returns to).
+#[derive(Debug, Clone, Default)]
+pub struct EmulatorConfig {
+    pub clients: Vec<OAuthClient>,
+    /// Skip the consent page (first account or `login_hint`).
+    pub auto_approve: bool,
+    /// Seed the sample accounts (alice@example.com, bob@example.com).
+    pub sample_data: bool,
+    /// Other runtime switches; `auto_approve` above wins over `settings.auto_approve`.
+    pub settings: Settings,
+}
+
+/// The URLs a Google client needs, pointed at this emulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleEndpoints {
+    pub auth_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    pub userinfo_url: String,
+    /// Calendar API base, like `https://www.googleapis.com/calendar/v3` (no trailing slash).
+    pub api_base: String,
+}
+
+pub struct Emulator;
+
+impl Emulator {
+    /// Serves on `listener` in a task of the current tokio runtime.
+    pub fn start(
+        listener: tokio::net::TcpListener,
+        config: EmulatorConfig,
+    ) -> std::io::Result<EmulatorHandle> {
+        let addr = listener.local_addr()?;
+        let base_url = format!("http://{addr}");
+        let shared: AppState = Arc::new(Shared::new(config, base_url.clone()));
+        let app = router(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = served.await {
+                eprintln!("calsync-emulator: server error: {e}");
+            }
+        });
+        Ok(EmulatorHandle {
+            base_url,
+            addr,
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// Runs the emulator standalone on `addr` until Ctrl-C (for `calsync emulator --port P`).
+/// Prints nothing; the caller announces the URL (see [`EmulatorHandle::base_url`]).
+pub async fn run(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let handle = Emulator::start(listener, config)?;
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+fn router(shared: AppState) -> Router {
+    Router::new()
+        .merge(oauth::routes())
+        .merge(calendar::routes())
+        .merge(control::routes())
+        .route("/calendar/event", axum::routing::get(html_link))
+        .fallback(|| async { ApiError::not_found().into_response() })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            faults::intercept,
+        ))
+        .with_state(shared)
+}
+
+/// Target of `htmlLink`: a tiny page so that links from the demo go somewhere.
+async fn html_link() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        "<!doctype html><title>Event (emulator)</title><p>This is where Google Calendar would show the event.</p>",
+    )
+}
+
+/// A running emulator. Dropping it stops the server too (without waiting).
+pub struct EmulatorHandle {
+    base_url: String,
+    addr: SocketAddr,
+    shared: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl EmulatorHandle {
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn google(&self) -> GoogleEndpoints {
+        let b = &self.base_url;
+        GoogleEndpoints {
+            auth_url: format!("{b}/o/oauth2/v2/auth"),
+            token_url: format!("{b}/token"),
+            revoke_url: format!("{b}/revoke"),
+            userinfo_url: format!("{b}/v1/userinfo"),
+            api_base: format!("{b}/calendar/v3"),
+        }
+    }
+
+    /// Stops accepting connections, lets running requests finish, and waits.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    // In-process shortcuts for tests; each does what its control route does.
+
+    /// Registers (or replaces) an OAuth client.
+    pub fn add_client(&self, client: OAuthClient) {
+        self.shared
+            .lock()
+            .clients
+            .insert(client.client_id.clone(), client);
+    }
+
+    /// Adds an account (with its primary calendar); returns its `sub`.
+    pub fn add_account(&self, email: &str, name: Option<&str>) -> String {
+        let mut inner = self.shared.lock();
+        let ix = inner.ensure_account(email, name);
+        inner.accounts[ix].sub.clone()
+    }
+
+    /// Inserts an event (Calendar API JSON; `recurringEventId` +
+    /// `originalStartTime` make an exception). Returns the stored event.
+    pub fn insert_event(
+        &self,
+        account: &str,
+        calendar_id: &str,
+        event: Value,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.shared.lock();
+        control::insert_event(
+            &mut inner,
+            &self.base_url,
+            account,
+            calendar_id,
+            event,
+            false,
+        )
+    }
+
+    /// Deletes (cancels) an event or one instance of a series.
+    pub fn delete_event(
+        &self,
+        account: &str,
+        calendar_id: &str,
+        event_id: &str,
+    ) -> Result<(), ApiError> {
+        let mut inner = self.shared.lock();
+        control::delete_event_inner(
+            &mut inner,
+            &self.base_url,
+            account,
+            calendar_id,
+            event_id,
+            false,
+        )
+    }
+
+    /// The next use of any sync token of this calendar answers 410 fullSyncRequired.
+    pub fn invalidate_sync_tokens(&self, account: &str, calendar_id: &str) -> Result<(), ApiError> {
+        control::invalidate_sync_tokens(&mut self.shared.lock(), account, calendar_id)
+    }
+
+    /// Expires access tokens (all, or one account's); returns how many.
+    pub fn expire_access_tokens(&self, account: Option<&str>) -> Result<usize, ApiError> {
+        control::expire_access_tokens(&mut self.shared.lock(), account)
+    }
+
+    /// Revokes grants (refresh and access tokens) as if the user removed the app.
+    pub fn revoke_grants(&self, account: Option<&str>) -> Result<usize, ApiError> {
+        control::revoke_grants(&mut self.shared.lock(), account, None)
+    }
+
+    /// Adds a fault; returns it with its id.
+    pub fn inject_fault(&self, fault: Fault) -> Result<Fault, ApiError> {
+        control::add_fault_inner(&mut self.shared.lock(), fault)
+    }
+
+    /// Changes runtime settings.
+    pub fn update_settings(&self, f: impl FnOnce(&mut Settings)) {
+        f(&mut self.shared.lock().settings);
+    }
+
+    /// The request log (provider routes only, tokens redacted).
+    pub fn requests(&self) -> Vec<LogEntry> {
+        self.shared.lock().log.clone()
+    }
+
+    /// Back to the start configuration.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,882 @@
+//! The control API under `/_emulator/` (JSON in and out): what a test or the
+//! demo uses to change the provider's world "from the other side": accounts,
+//! calendars and events; sync-token invalidation; token expiry and
+//! revocation; faults; the fake clock; settings; the request log; reset.
+//!
+//! Event writes go through the same normalisation and change counter as the
+//! Calendar API (so incremental sync sees them exactly like user edits), but
+//! the control API may set fields a client may not (organizer, iCalUID,
+//! series identity) and needs no token. It must never be reachable through
+//! the `/calendar/v3` routes and is never logged or faulted.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::calendar::{self, store_event};
+use crate::errors::ApiError;
+use crate::events;
+use crate::recur::Start;
+use crate::state::{etag_for, AppState, Calendar, Fault, Inner, Settings, StoredEvent, SyncToken};
+use crate::{util, OAuthClient};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/_emulator/health",
+            get(|| async { Json(json!({"ok": true})) }),
+        )
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/settings", get(get_settings).put(put_settings))
+        .route("/_emulator/clients", get(list_clients).post(add_client))
+        .route("/_emulator/accounts", get(list_accounts).post(add_account))
+        .route(
+            "/_emulator/accounts/{account}/calendars",
+            post(add_calendar),
+        )
+        .route(
+            "/_emulator/accounts/{account}/calendars/{calendar}",
+            patch(update_calendar).delete(delete_calendar),
+        )
+        .route(
+            "/_emulator/accounts/{account}/invalidate-calendar-list-tokens",
+            post(invalidate_list_tokens),
+        )
+        .route(
+            "/_emulator/accounts/{account}/calendars/{calendar}/invalidate-sync-tokens",
+            post(invalidate_tokens),
+        )
+        .route(
+            "/_emulator/accounts/{account}/calendars/{calendar}/events",
+            get(list_events).post(add_event),
+        )
+        .route(
+            "/_emulator/accounts/{account}/calendars/{calendar}/events/generate",
+            post(generate_events),
+        )
+        .route(
+            "/_emulator/accounts/{account}/calendars/{calendar}/events/{event}",
+            get(get_event).patch(update_event).delete(delete_event),
+        )
+        .route("/_emulator/tokens/expire-access", post(expire_access))
+        .route("/_emulator/tokens/expire-refresh", post(expire_refresh))
+        .route("/_emulator/tokens/revoke", post(revoke_tokens))
+        .route("/_emulator/clock", get(get_clock))
+        .route("/_emulator/clock/advance", post(advance_clock))
+        .route(
+            "/_emulator/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route(
+            "/_emulator/requests",
+            get(list_requests).delete(clear_requests),
+        )
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid", message)
+}
+
+fn account_ix(inner: &Inner, account: &str) -> Result<usize> {
+    inner.account_ix(account).ok_or_else(ApiError::not_found)
+}
+
+fn calendar_ixs(inner: &Inner, account: &str, calendar: &str) -> Result<(usize, usize)> {
+    let ix = account_ix(inner, account)?;
+    let cal = inner
+        .calendar_ix(ix, calendar)
+        .ok_or_else(ApiError::not_found)?;
+    Ok((ix, cal))
+}
+
+fn object(body: Value) -> Result<Map<String, Value>> {
+    match body {
+        Value::Object(m) => Ok(m),
+        _ => Err(bad("expected a JSON object")),
+    }
+}
+
+async fn reset(State(state): State<AppState>) -> StatusCode {
+    state.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_settings(State(state): State<AppState>) -> Json<Settings> {
+    Json(state.lock().settings.clone())
+}
+
+/// Partial update: only the fields present change.
+async fn put_settings(
+    State(state): State<AppState>,
+    Json(patch): Json<Value>,
+) -> Result<Json<Settings>> {
+    let mut inner = state.lock();
+    let mut current = serde_json::to_value(&inner.settings).map_err(|e| bad(e.to_string()))?;
+    let patch = object(patch)?;
+    if let Some(obj) = current.as_object_mut() {
+        for (k, v) in patch {
+            if !obj.contains_key(&k) {
+                return Err(bad(format!("unknown setting: {k}")));
+            }
+            obj.insert(k, v);
+        }
+    }
+    inner.settings = serde_json::from_value(current).map_err(|e| bad(e.to_string()))?;
+    Ok(Json(inner.settings.clone()))
+}
+
+async fn list_clients(State(state): State<AppState>) -> Json<Value> {
+    let inner = state.lock();
+    let clients: Vec<Value> = inner
+        .clients
+        .values()
+        .map(|c| json!({"client_id": c.client_id, "redirect_uris": c.redirect_uris}))
+        .collect();
+    Json(Value::Array(clients))
+}
+
+async fn add_client(
+    State(state): State<AppState>,
+    Json(client): Json<OAuthClient>,
+) -> (StatusCode, Json<Value>) {
+    let mut inner = state.lock();
+    let out = json!({"client_id": client.client_id, "redirect_uris": client.redirect_uris});
+    inner.clients.insert(client.client_id.clone(), client);
+    (StatusCode::CREATED, Json(out))
+}
+
+fn account_json(inner: &Inner, ix: usize) -> Value {
+    let a = &inner.accounts[ix];
+    json!({
+        "sub": a.sub,
+        "email": a.email,
+        "name": a.name,
+        "calendars": a.calendars.iter().filter(|c| !c.deleted).map(|c| c.id.clone()).collect::<Vec<_>>(),
+    })
+}
+
+async fn list_accounts(State(state): State<AppState>) -> Json<Value> {
+    let inner = state.lock();
+    Json(Value::Array(
+        (0..inner.accounts.len())
+            .map(|ix| account_json(&inner, ix))
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewAccount {
+    email: String,
+    name: Option<String>,
+}
+
+async fn add_account(
+    State(state): State<AppState>,
+    Json(body): Json<NewAccount>,
+) -> Result<(StatusCode, Json<Value>)> {
+    if !body.email.contains('@') {
+        return Err(bad("email must be an email address"));
+    }
+    let mut inner = state.lock();
+    let ix = inner.ensure_account(&body.email, body.name.as_deref());
+    Ok((StatusCode::CREATED, Json(account_json(&inner, ix))))
+}
+
+/// Calendar fields a test may set. Changes to `summary`, `description`,
+/// `location` and `timeZone` are owner-side ("read-only") properties that
+/// Google does not report through calendar-list sync (spec §2.1 gotcha); the
+/// rest are list-entry properties and are reported.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct CalendarFields {
+    id: Option<String>,
+    summary: Option<String>,
+    summary_override: Option<String>,
+    description: Option<String>,
+    location: Option<String>,
+    time_zone: Option<String>,
+    color_id: Option<String>,
+    background_color: Option<String>,
+    foreground_color: Option<String>,
+    access_role: Option<String>,
+    hidden: Option<bool>,
+    selected: Option<bool>,
+}
+
+fn apply_calendar_fields(cal: &mut Calendar, f: CalendarFields) -> Result<bool> {
+    if let Some(tz) = &f.time_zone {
+        jiff::tz::TimeZone::get(tz).map_err(|_| bad(format!("unknown time zone: {tz}")))?;
+    }
+    if let Some(role) = &f.access_role {
+        if ![
+            "freeBusyReader",
+            "reader",
+            "writer",
+            "owner",
+            "writerWithoutPrivateAccess",
+        ]
+        .contains(&role.as_str())
+        {
+            return Err(bad(format!("unknown access role: {role}")));
+        }
+    }
+    let mut list_change = false;
+    if let Some(v) = f.summary {
+        cal.summary = v;
+    }
+    if let Some(v) = f.description {
+        cal.description = Some(v);
+    }
+    if let Some(v) = f.location {
+        cal.location = Some(v);
+    }
+    if let Some(v) = f.time_zone {
+        cal.time_zone = v;
+    }
+    if let Some(v) = f.summary_override {
+        cal.summary_override = Some(v);
+        list_change = true;
+    }
+    if let Some(v) = f.color_id {
+        if let Some(c) = calendar::colors_json()["calendar"].get(&v) {
+            cal.background_color = c["background"].as_str().unwrap_or("#9fe1e7").to_owned();
+        }
+        cal.color_id = v;
+        list_change = true;
+    }
+    if let Some(v) = f.background_color {
+        cal.background_color = v;
+        list_change = true;
+    }
+    if let Some(v) = f.foreground_color {
+        cal.foreground_color = v;
+        list_change = true;
+    }
+    if let Some(v) = f.access_role {
+        cal.access_role = v;
+        list_change = true;
+    }
+    if let Some(v) = f.hidden {
+        cal.hidden = v;
+        list_change = true;
+    }
+    if let Some(v) = f.selected {
+        cal.selected = v;
+        list_change = true;
+    }
+    Ok(list_change)
+}
+
+async fn add_calendar(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+    Json(fields): Json<CalendarFields>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut inner = state.lock();
+    let ix = account_ix(&inner, &account)?;
+    let id = fields
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("{}@group.calendar.google.com", util::base32hex_id()));
+    if inner.accounts[ix]
+        .calendars
+        .iter()
+        .any(|c| c.id == id && !c.deleted)
+    {
+        return Err(ApiError::duplicate());
+    }
+    inner.accounts[ix].calendars.retain(|c| c.id != id);
+    let seq = inner.next_seq();
+    let summary = fields
+        .summary
+        .clone()
+        .unwrap_or_else(|| "New calendar".to_owned());
+    let tz = fields.time_zone.clone().unwrap_or_else(|| "UTC".to_owned());
+    let mut cal = Calendar::new(&id, &summary, &tz, seq, false);
+    apply_calendar_fields(&mut cal, fields)?;
+    let entry = cal.list_entry();
+    inner.accounts[ix].calendars.push(cal);
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+async fn update_calendar(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+    Json(fields): Json<CalendarFields>,
+) -> Result<Json<Value>> {
+    let mut inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let seq = inner.next_seq();
+    let cal = &mut inner.accounts[ix].calendars[cal_ix];
+    if apply_calendar_fields(cal, fields)? {
+        cal.list_seq = seq;
+        cal.etag = etag_for(seq);
+    }
+    Ok(Json(cal.list_entry()))
+}
+
+async fn delete_calendar(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let mut inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let seq = inner.next_seq();
+    let cal = &mut inner.accounts[ix].calendars[cal_ix];
+    cal.deleted = true;
+    cal.list_seq = seq;
+    cal.etag = etag_for(seq);
+    cal.events.clear();
+    cal.epoch += 1;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every events sync token of the calendar becomes invalid: next use → 410.
+pub(crate) fn invalidate_sync_tokens(
+    inner: &mut Inner,
+    account: &str,
+    calendar: &str,
+) -> Result<()> {
+    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
+    let cal = &mut inner.accounts[ix].calendars[cal_ix];
+    cal.epoch += 1;
+    let (sub, id) = (
+        inner.accounts[ix].sub.clone(),
+        inner.accounts[ix].calendars[cal_ix].id.clone(),
+    );
+    inner
+        .sync_tokens
+        .retain(|_, t| !matches!(t, SyncToken::Events { sub: s, calendar_id: c, .. } if *s == sub && *c == id));
+    Ok(())
+}
+
+async fn invalidate_tokens(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    invalidate_sync_tokens(&mut state.lock(), &account, &calendar)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn invalidate_list_tokens(
+    State(state): State<AppState>,
+    Path(account): Path<String>,
+) -> Result<StatusCode> {
+    let mut inner = state.lock();
+    let ix = account_ix(&inner, &account)?;
+    inner.accounts[ix].list_epoch += 1;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+struct EventQuery {
+    /// Store the body verbatim (only id/etag/updated/kind filled in): for
+    /// quirky fixtures that Google's own validation would reject.
+    #[serde(default)]
+    raw: bool,
+    /// DELETE: remove without a tombstone (as if it vanished long ago).
+    #[serde(default)]
+    purge: bool,
+}
+
+async fn list_events(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+) -> Result<Json<Value>> {
+    let inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let items: Vec<Value> = inner.accounts[ix].calendars[cal_ix]
+        .events
+        .values()
+        .map(|e| Value::Object(e.body.clone()))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn get_event(
+    State(state): State<AppState>,
+    Path((account, calendar, event)): Path<(String, String, String)>,
+) -> Result<Json<Value>> {
+    let inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let ev = inner.accounts[ix].calendars[cal_ix]
+        .events
+        .get(&event)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(Value::Object(ev.body.clone())))
+}
+
+/// Inserts an event as the provider's user would (or an exception of a series).
+pub(crate) fn insert_event(
+    inner: &mut Inner,
+    base_url: &str,
+    account: &str,
+    calendar: &str,
+    body: Value,
+    raw: bool,
+) -> Result<Value> {
+    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
+    let mut body = object(body)?;
+    if raw {
+        let seq = inner.next_seq();
+        let id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(util::base32hex_id);
+        body.insert("id".into(), id.clone().into());
+        body.insert("kind".into(), "calendar#event".into());
+        body.insert("etag".into(), etag_for(seq).into());
+        let now = util::rfc3339_millis(inner.now());
+        body.entry("updated").or_insert_with(|| now.into());
+        inner.accounts[ix].calendars[cal_ix].events.insert(
+            id,
+            StoredEvent {
+                body: body.clone(),
+                seq,
+            },
+        );
+        return Ok(Value::Object(body));
+    }
+    let (id, existing) = match body.get("recurringEventId").and_then(Value::as_str) {
+        Some(master_id) => {
+            // An exception: start from the occurrence it replaces.
+            let master = inner.accounts[ix].calendars[cal_ix]
+                .events
+                .get(master_id)
+                .filter(|m| m.is_master())
+                .ok_or_else(|| bad(format!("no recurring event {master_id}")))?;
+            let (orig, _) = events::parse_edt(body.get("originalStartTime"), "originalStart")?;
+            let orig = match (orig, events::start_of(&master.body)) {
+                (Start::Zoned(z), Some(Start::Zoned(m))) => {
+                    Start::Zoned(z.timestamp().to_zoned(m.time_zone().clone()))
+                }
+                (o, _) => o,
+            };
+            let base = events::render_instance(&master.body, &orig)
+                .ok_or_else(|| bad("cannot render that instance"))?;
+            let id = base
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let mut merged = base.clone();
+            for (k, v) in body {
+                merged.insert(k, v);
+            }
+            merged.insert(
+                "originalStartTime".into(),
+                events::edt_json(&orig, &master.body),
+            );
+            body = merged;
+            (id, Some(base))
+        }
+        None => {
+            let id = body
+                .get("id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(util::base32hex_id);
+            (id, None)
+        }
+    };
+    if let Some(existing) = inner.accounts[ix].calendars[cal_ix].events.get(&id) {
+        if !existing.is_cancelled() || existing.recurring_event_id().is_none() {
+            return Err(ApiError::duplicate());
+        }
+    }
+    let stored = store_event(
+        inner,
+        base_url,
+        ix,
+        cal_ix,
+        &id,
+        body,
+        existing.as_ref(),
+        true,
+    )?;
+    Ok(Value::Object(stored))
+}
+
+async fn add_event(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+    Query(q): Query<EventQuery>,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, Json<Value>)> {
+    let mut inner = state.lock();
+    let v = insert_event(
+        &mut inner,
+        &state.base_url,
+        &account,
+        &calendar,
+        body,
+        q.raw,
+    )?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+#[derive(Deserialize)]
+struct Generate {
+    count: usize,
+    /// First event's start (RFC 3339); default: the emulator's "now", rounded to the hour.
+    start: Option<String>,
+    /// Gap between consecutive starts in minutes (default 120).
+    every_minutes: Option<i64>,
+    summary_prefix: Option<String>,
+}
+
+async fn generate_events(
+    State(state): State<AppState>,
+    Path((account, calendar)): Path<(String, String)>,
+    Json(g): Json<Generate>,
+) -> Result<(StatusCode, Json<Value>)> {
+    if g.count > 1_000_000 {
+        return Err(bad("count must be at most 1000000"));
+    }
+    let mut inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let start: Timestamp = match &g.start {
+        Some(s) => s.parse().map_err(|_| bad("start must be RFC 3339"))?,
+        None => {
+            let now = inner.now().as_second();
+            Timestamp::from_second(now - now.rem_euclid(3600)).map_err(|e| bad(e.to_string()))?
+        }
+    };
+    let every = g.every_minutes.unwrap_or(120).max(1);
+    let prefix = g
+        .summary_prefix
+        .clone()
+        .unwrap_or_else(|| "Generated event".to_owned());
+    for i in 0..g.count {
+        let s = start
+            .checked_add(SignedDuration::from_mins(every * i as i64))
+            .map_err(|e| bad(e.to_string()))?;
+        let e = s
+            .checked_add(SignedDuration::from_mins(60))
+            .map_err(|e| bad(e.to_string()))?;
+        let id = util::base32hex_id();
+        let body = json!({
+            "summary": format!("{prefix} {}", i + 1),
+            "start": {"dateTime": s.to_string(), "timeZone": "UTC"},
+            "end": {"dateTime": e.to_string(), "timeZone": "UTC"},
+        });
+        store_event(
+            &mut inner,
+            &state.base_url,
+            ix,
+            cal_ix,
+            &id,
+            object(body)?,
+            None,
+            true,
+        )?;
+    }
+    Ok((StatusCode::CREATED, Json(json!({ "created": g.count }))))
+}
+
+async fn update_event(
+    State(state): State<AppState>,
+    Path((account, calendar, event)): Path<(String, String, String)>,
+    Json(patch): Json<Value>,
+) -> Result<Json<Value>> {
+    let mut inner = state.lock();
+    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    let patch = object(patch)?;
+    let cal = &inner.accounts[ix].calendars[cal_ix];
+    let current = match cal.events.get(&event) {
+        Some(ev) => ev.body.clone(),
+        None => {
+            let (master_id, _) = event.rsplit_once('_').ok_or_else(ApiError::not_found)?;
+            let master = cal
+                .events
+                .get(master_id)
+                .filter(|m| m.is_master())
+                .ok_or_else(ApiError::not_found)?;
+            let start =
+                events::virtual_instance(&master.body, &event).ok_or_else(ApiError::not_found)?;
+            events::render_instance(&master.body, &start).ok_or_else(ApiError::not_found)?
+        }
+    };
+    let mut merged = current.clone();
+    for (k, v) in patch {
+        merged.insert(k, v);
+    }
+    let stored = store_event(
+        &mut inner,
+        &state.base_url,
+        ix,
+        cal_ix,
+        &event,
+        merged,
+        Some(&current),
+        true,
+    )?;
+    Ok(Json(Value::Object(stored)))
+}
+
+async fn delete_event(
+    State(state): State<AppState>,
+    Path((account, calendar, event)): Path<(String, String, String)>,
+    Query(q): Query<EventQuery>,
+) -> Result<StatusCode> {
+    let mut inner = state.lock();
+    delete_event_inner(
+        &mut inner,
+        &state.base_url,
+        &account,
+        &calendar,
+        &event,
+        q.purge,
+    )?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) fn delete_event_inner(
+    inner: &mut Inner,
+    base_url: &str,
+    account: &str,
+    calendar: &str,
+    event: &str,
+    purge: bool,
+) -> Result<()> {
+    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
+    if purge {
+        let cal = &mut inner.accounts[ix].calendars[cal_ix];
+        cal.events.remove(event).ok_or_else(ApiError::not_found)?;
+        cal.events
+            .retain(|_, e| e.recurring_event_id() != Some(event));
+        return Ok(());
+    }
+    let cal = &inner.accounts[ix].calendars[cal_ix];
+    match cal.events.get(event) {
+        Some(ev) if ev.is_cancelled() => Err(ApiError::deleted()),
+        Some(ev) => {
+            let ev = ev.clone();
+            calendar::cancel_event(inner, base_url, ix, cal_ix, &ev)
+        }
+        None => {
+            let (master_id, _) = event.rsplit_once('_').ok_or_else(ApiError::not_found)?;
+            let master = cal
+                .events
+                .get(master_id)
+                .filter(|m| m.is_master())
+                .cloned()
+                .ok_or_else(ApiError::not_found)?;
+            let start =
+                events::virtual_instance(&master.body, event).ok_or_else(ApiError::not_found)?;
+            calendar::cancel_instance(inner, base_url, ix, cal_ix, &master, &start)
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TokenTarget {
+    /// Email or sub; all accounts when absent.
+    account: Option<String>,
+    client_id: Option<String>,
+}
+
+fn target_sub(inner: &Inner, t: &TokenTarget) -> Result<Option<String>> {
+    match &t.account {
+        Some(a) => Ok(Some(inner.accounts[account_ix(inner, a)?].sub.clone())),
+        None => Ok(None),
+    }
+}
+
+fn matches(sub: &Option<String>, client: &Option<String>, t_sub: &str, t_client: &str) -> bool {
+    sub.as_deref().is_none_or(|s| s == t_sub) && client.as_deref().is_none_or(|c| c == t_client)
+}
+
+/// Access tokens expire now (next Calendar call → 401).
+pub(crate) fn expire_access_tokens(inner: &mut Inner, account: Option<&str>) -> Result<usize> {
+    let t = TokenTarget {
+        account: account.map(str::to_owned),
+        client_id: None,
+    };
+    let sub = target_sub(inner, &t)?;
+    let past = inner
+        .now()
+        .checked_sub(SignedDuration::from_secs(1))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut n = 0;
+    for tok in inner
+        .access_tokens
+        .values_mut()
+        .filter(|tok| matches(&sub, &None, &tok.sub, &tok.client_id))
+    {
+        tok.expires_at = past;
+        n += 1;
+    }
+    Ok(n)
+}
+
+async fn expire_access(
+    State(state): State<AppState>,
+    body: Option<Json<TokenTarget>>,
+) -> Result<Json<Value>> {
+    let t = body.map(|Json(t)| t).unwrap_or_default();
+    let n = expire_access_tokens(&mut state.lock(), t.account.as_deref())?;
+    Ok(Json(json!({ "expired": n })))
+}
+
+async fn expire_refresh(
+    State(state): State<AppState>,
+    body: Option<Json<TokenTarget>>,
+) -> Result<Json<Value>> {
+    let t = body.map(|Json(t)| t).unwrap_or_default();
+    let mut inner = state.lock();
+    let sub = target_sub(&inner, &t)?;
+    let past = inner
+        .now()
+        .checked_sub(SignedDuration::from_secs(1))
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut n = 0;
+    for tok in inner
+        .refresh_tokens
+        .values_mut()
+        .filter(|tok| matches(&sub, &t.client_id, &tok.sub, &tok.client_id))
+    {
+        tok.expires_at = Some(past);
+        n += 1;
+    }
+    Ok(Json(json!({ "expired": n })))
+}
+
+/// Revokes grants (refresh + access tokens), as if the user removed the app.
+pub(crate) fn revoke_grants(
+    inner: &mut Inner,
+    account: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<usize> {
+    let t = TokenTarget {
+        account: account.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+    };
+    let sub = target_sub(inner, &t)?;
+    let mut keys: Vec<(String, String)> = inner
+        .refresh_tokens
+        .values()
+        .map(|r| (r.sub.clone(), r.client_id.clone()))
+        .chain(
+            inner
+                .access_tokens
+                .values()
+                .map(|a| (a.sub.clone(), a.client_id.clone())),
+        )
+        .chain(inner.grants.keys().cloned())
+        .filter(|(s, c)| matches(&sub, &t.client_id, s, c))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    for (s, c) in &keys {
+        inner.revoke_grant(s, c);
+    }
+    Ok(keys.len())
+}
+
+async fn revoke_tokens(
+    State(state): State<AppState>,
+    body: Option<Json<TokenTarget>>,
+) -> Result<Json<Value>> {
+    let t = body.map(|Json(t)| t).unwrap_or_default();
+    let n = revoke_grants(
+        &mut state.lock(),
+        t.account.as_deref(),
+        t.client_id.as_deref(),
+    )?;
+    Ok(Json(json!({ "revoked_grants": n })))
+}
+
+async fn get_clock(State(state): State<AppState>) -> Json<Value> {
+    let inner = state.lock();
+    Json(
+        json!({ "now": util::rfc3339_millis(inner.now()), "offset_seconds": inner.clock_offset.as_secs() }),
+    )
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+async fn advance_clock(
+    State(state): State<AppState>,
+    Json(a): Json<Advance>,
+) -> Result<Json<Value>> {
+    let mut inner = state.lock();
+    inner.clock_offset = inner
+        .clock_offset
+        .checked_add(SignedDuration::from_secs(a.seconds))
+        .ok_or_else(|| bad("clock offset overflow"))?;
+    Ok(Json(
+        json!({ "now": util::rfc3339_millis(inner.now()), "offset_seconds": inner.clock_offset.as_secs() }),
+    ))
+}
+
+async fn list_faults(State(state): State<AppState>) -> Json<Vec<Fault>> {
+    Json(state.lock().faults.clone())
+}
+
+pub(crate) fn add_fault_inner(inner: &mut Inner, mut fault: Fault) -> Result<Fault> {
+    if let Some(s) = fault.status {
+        if !(100..=599).contains(&s) {
+            return Err(bad("status must be an HTTP status code"));
+        }
+    }
+    if fault.status.is_none() && fault.delay_ms.is_none() {
+        return Err(bad("a fault needs a status or a delay_ms"));
+    }
+    fault.id = inner.next_fault_id;
+    inner.next_fault_id += 1;
+    inner.faults.push(fault.clone());
+    Ok(fault)
+}
+
+async fn add_fault(
+    State(state): State<AppState>,
+    Json(fault): Json<Fault>,
+) -> Result<(StatusCode, Json<Fault>)> {
+    let f = add_fault_inner(&mut state.lock(), fault)?;
+    Ok((StatusCode::CREATED, Json(f)))
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.lock().faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize, Default)]
+struct LogQuery {
+    path_prefix: Option<String>,
+    /// Only entries with `seq` greater than this.
+    since: Option<u64>,
+}
+
+async fn list_requests(State(state): State<AppState>, Query(q): Query<LogQuery>) -> Response {
+    let inner = state.lock();
+    let entries: Vec<_> = inner
+        .log
+        .iter()
+        .filter(|e| q.since.is_none_or(|s| e.seq > s))
+        .filter(|e| {
+            q.path_prefix
+                .as_deref()
+                .is_none_or(|p| e.path.starts_with(p))
+        })
+        .cloned()
+        .collect();
+    Json(entries).into_response()
+}
+
+async fn clear_requests(State(state): State<AppState>) -> StatusCode {
+    state.lock().log.clear();
+    StatusCode::NO_CONTENT
+}

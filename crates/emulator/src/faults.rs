@@ -1,0 +1,123 @@
+//! The middleware in front of every provider route: applies injected faults
+//! (error status, `Retry-After`, delay) and records the request log.
+//!
+//! The control API (`/_emulator/...`) is neither faulted nor logged, so a test
+//! can always steer the emulator. Tokens never reach the log: queries are
+//! redacted and only the account's email is recorded, not the Bearer token.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::calendar::bearer;
+use crate::errors::{ApiError, OAuthError};
+use crate::state::{AppState, Fault, LogEntry};
+use crate::util;
+
+pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if path.starts_with("/_emulator") {
+        return next.run(req).await;
+    }
+    let method = req.method().as_str().to_owned();
+    let query = req
+        .uri()
+        .query()
+        .map(util::redact_query)
+        .unwrap_or_default();
+    let (fault, account) = {
+        let mut inner = state.lock();
+        let account = bearer(req.headers())
+            .and_then(|t| inner.access_tokens.get(t))
+            .and_then(|t| inner.account_by_sub(&t.sub))
+            .map(|a| a.email.clone());
+        (take_fault(&mut inner.faults, &method, &path), account)
+    };
+
+    let response = match &fault {
+        Some(f) => {
+            if let Some(ms) = f.delay_ms {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            match f.status {
+                Some(status) => fault_response(f, status, &path),
+                None => next.run(req).await,
+            }
+        }
+        None => next.run(req).await,
+    };
+
+    let mut inner = state.lock();
+    let time = util::rfc3339_millis(inner.now());
+    inner.push_log(LogEntry {
+        seq: 0,
+        time,
+        method,
+        path,
+        query,
+        status: response.status().as_u16(),
+        account,
+        fault: fault.map(|f| f.id),
+    });
+    response
+}
+
+/// Consumes one use of the first fault matching the request.
+fn take_fault(faults: &mut Vec<Fault>, method: &str, path: &str) -> Option<Fault> {
+    let ix = faults.iter().position(|f| {
+        f.count > 0
+            && path.starts_with(&f.path_prefix)
+            && f.method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+    })?;
+    let fault = faults[ix].clone();
+    faults[ix].count -= 1;
+    if faults[ix].count == 0 {
+        faults.remove(ix);
+    }
+    Some(fault)
+}
+
+/// The error a fault answers with, in the shape of the endpoint it hits.
+fn fault_response(f: &Fault, status: u16, path: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let oauth_endpoint = path.starts_with("/token")
+        || path.starts_with("/oauth2/v4/token")
+        || path.starts_with("/revoke");
+    if oauth_endpoint {
+        let error = match status.as_u16() {
+            429 => "rate_limit_exceeded",
+            503 => "temporarily_unavailable",
+            s if s >= 500 => "internal_failure",
+            _ => "invalid_request",
+        };
+        let mut e = OAuthError::new(status, error, "Injected fault");
+        if let Some(reason) = &f.reason {
+            e.description = reason.clone();
+        }
+        e.retry_after = f.retry_after;
+        return e.into_response();
+    }
+    let mut e = match (status.as_u16(), f.reason.as_deref()) {
+        (403 | 429, reason) => {
+            ApiError::rate_limited(status, reason.unwrap_or("rateLimitExceeded"))
+        }
+        (401, _) => ApiError::unauthenticated(),
+        (s, _) if s >= 500 => ApiError::backend_error(status),
+        (_, reason) => ApiError::new(
+            status,
+            "global",
+            reason.unwrap_or("invalid"),
+            "Injected fault",
+        ),
+    };
+    if let Some(reason) = &f.reason {
+        e.reason = reason.clone();
+    }
+    e.retry_after = f.retry_after;
+    e.into_response()
+}
