@@ -70,6 +70,28 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Makes connections due now, for `calsync sync` (an admin command, so
+    /// not scoped to one user): all of them, a user's, or one. Returns how many.
+    pub async fn make_due(&self, user: Option<UserId>, id: Option<ConnectionId>, now: Timestamp) -> Result<u64> {
+        let sql = "UPDATE connections SET next_sync_at = $1 WHERE status <> 'needs_reauth' \
+                   AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR id = $3)";
+        let done = on_pool!(self, pool => sqlx::query(sql)
+            .bind(to_secs(now))
+            .bind(user.map(|u| u.0))
+            .bind(id.map(|c| c.0))
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done)
+    }
+
+    /// How many connections (of a user, or all) ended their last sync in error.
+    pub async fn count_failed_connections(&self, user: Option<UserId>) -> Result<i64> {
+        let sql = "SELECT COUNT(*) FROM connections WHERE status IN ('error', 'needs_reauth') AND ($1 IS NULL OR user_id = $1)";
+        let (n,): (i64,) = on_pool!(self, pool => sqlx::query_as(sql).bind(user.map(|u| u.0)).fetch_one(pool).await)?;
+        Ok(n)
+    }
+
     /// Records the start of a sync; returns the run's id.
     pub async fn start_sync_run(&self, id: ConnectionId, now: Timestamp) -> Result<i64> {
         let sql = "INSERT INTO sync_runs (connection_id, started_at) VALUES ($1, $2) RETURNING id";
