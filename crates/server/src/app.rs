@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::http;
+use crate::providers::Providers;
 use crate::state::AppState;
 
 const KEY_FILE: &str = "calsync.key";
@@ -70,6 +71,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// A sync engine over `store` for commands that sync outside `serve`.
+pub fn sync_engine(store: Store, config: &Config) -> anyhow::Result<crate::sync::SyncEngine> {
+    Ok(crate::sync::SyncEngine {
+        store,
+        providers: Providers::from_config(config).context("configuring providers")?,
+        clock: Arc::new(SystemClock),
+        changes: crate::live::ChangeFeed::default(),
+        interval: config.sync_interval,
+        wake: Arc::new(tokio::sync::Notify::new()),
+    })
+}
+
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish and
 /// closes the pool.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -82,7 +95,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
-    let state = AppState::new(store.clone(), config, Arc::new(SystemClock), stopping);
+    let providers = Providers::from_config(&config).context("configuring providers")?;
+    let state = AppState::new(
+        store.clone(),
+        config,
+        providers,
+        Arc::new(SystemClock),
+        stopping.clone(),
+    );
+    let worker = tokio::spawn(state.sync_engine().run(stopping));
     tracing::info!(database = ?store.kind(), "listening on http://{address} (public URL {})", state.config.public_url);
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
@@ -92,6 +113,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         })
         .await
         .context("serving")?;
+    // The worker finishes the page it is applying; its lease lets another
+    // instance pick the connection up later.
+    let _ = worker.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

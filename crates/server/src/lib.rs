@@ -6,9 +6,12 @@
 //!
 //! # Layout
 //! - [`cli`]: subcommands; [`config`]: the one typed configuration;
+//! - [`demo`]: `calsync demo` and `calsync emulator`;
 //! - [`app`]: start-up (data folder, key file, store) and the serve loop;
 //! - [`accounts`]: users, passwords, sessions, API tokens;
 //! - [`http`]: router, API, pages, auth, CSRF, errors, OpenAPI;
+//! - [`providers`]: the configured provider clients; [`connect`]: OAuth connect flows;
+//! - [`sync`]: the sync worker (claims due connections, pulls pages, applies them);
 //! - [`live`]: the change feed behind the event stream;
 //! - [`state`], [`shutdown`], [`telemetry`].
 
@@ -16,8 +19,12 @@ pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod connect;
+pub mod demo;
 pub mod http;
 pub mod live;
+pub mod providers;
 pub mod shutdown;
 pub mod state;
+pub mod sync;
 pub mod telemetry;

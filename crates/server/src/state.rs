@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use calsync_core::clock::Clock;
 use calsync_store::Store;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::config::Config;
 use crate::http::rate_limit::LoginLimiter;
 use crate::live::ChangeFeed;
+use crate::providers::Providers;
+use crate::sync::SyncEngine;
 use crate::telemetry::Metrics;
 
 /// Cheap to clone: everything inside is shared.
@@ -22,6 +24,9 @@ pub struct AppState {
     pub changes: ChangeFeed,
     /// Turns true when the server is stopping; long-lived responses end then.
     pub shutdown: watch::Receiver<bool>,
+    pub providers: Providers,
+    /// Wakes the sync worker when a connection became due (a manual sync).
+    pub worker: Arc<Notify>,
 }
 
 impl AppState {
@@ -29,6 +34,7 @@ impl AppState {
     pub fn new(
         store: Store,
         config: Config,
+        providers: Providers,
         clock: Arc<dyn Clock>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
@@ -40,6 +46,25 @@ impl AppState {
             login_limiter: Arc::new(LoginLimiter::default()),
             changes: ChangeFeed::default(),
             shutdown,
+            providers,
+            worker: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Tells the sync worker to look for due connections now.
+    pub fn wake_worker(&self) {
+        self.worker.notify_one();
+    }
+
+    /// A sync engine sharing this state's store, providers, clock and feed.
+    pub fn sync_engine(&self) -> SyncEngine {
+        SyncEngine {
+            store: self.store.clone(),
+            providers: self.providers.clone(),
+            clock: self.clock.clone(),
+            changes: self.changes.clone(),
+            interval: self.config.sync_interval,
+            wake: self.worker.clone(),
         }
     }
 }

@@ -49,6 +49,9 @@ pub enum AppError {
     /// 503: the provider needs configuration before it can be used.
     #[error("{0} is not configured on this server: set {1}")]
     ProviderNotConfigured(&'static str, &'static str),
+    /// 502: the provider failed or refused.
+    #[error("{0}")]
+    BadGateway(String),
     /// 503: the database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
@@ -106,6 +109,7 @@ impl AppError {
             Self::ProviderNotConfigured(..) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "provider_not_configured")
             }
+            Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

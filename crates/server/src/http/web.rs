@@ -220,41 +220,94 @@ pub async fn dashboard(
 pub async fn settings(
     State(state): State<AppState>,
     session: PageSession,
+    Query(outcome): Query<SettingsQuery>,
 ) -> Result<Response, AppError> {
     let Some(user) = session.user else {
         return Ok(login_redirect("/settings"));
     };
     let connections = state.store.list_connections(user.id).await?;
-    let list: String = connections
+    let list: String = connections.iter().map(connection_item).collect();
+    let google = if state.config.google.is_some() {
+        "<a class=\"button\" href=\"/api/calendar/google/authorize/\">Connect Google Calendar</a>\
+         <p class=\"hint\">Google apps left in \"Testing\" status lose their refresh tokens after \
+         7 days: publish the OAuth app, or reconnect weekly.</p>"
+    } else {
+        "<p class=\"hint\">Google Calendar is not configured on this server: set \
+         CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET.</p>"
+    };
+    let list = if list.is_empty() {
+        "<p class=\"empty\">No calendars connected yet.</p>".to_owned()
+    } else {
+        format!("<ul class=\"connections\">{list}</ul>")
+    };
+    let body = format!(
+        "<main><h1>Settings</h1>{}<section><h2>Calendar Integration</h2>{list}{google}</section></main>",
+        outcome.banner()
+    );
+    Ok(Html(page("Settings", Some(&user), &body)).into_response())
+}
+
+/// `?connected=` or `?error=` after an OAuth round trip.
+#[derive(Deserialize, Default)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    connected: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl SettingsQuery {
+    /// A message from a fixed list: the query only picks one, it never
+    /// supplies text, so a crafted link cannot put words on the page.
+    fn banner(&self) -> String {
+        let (class, text) = match (self.connected.as_deref(), self.error.as_deref()) {
+            (_, Some("denied")) => ("error", "Access was not granted, so nothing was connected."),
+            (_, Some("bad_state")) => ("error", "That sign-in link expired or was already used. Please connect again."),
+            (_, Some("no_refresh_token")) => (
+                "error",
+                "Google did not grant offline access. Remove calsync from your Google account's third-party access, then connect again.",
+            ),
+            (_, Some("not_configured")) => ("error", "This provider is not configured on the server."),
+            (_, Some(_)) => ("error", "Connecting failed at the provider. Please try again."),
+            (Some("google"), None) => ("ok", "Google Calendar connected. The first sync is running."),
+            _ => return String::new(),
+        };
+        format!("<p class=\"{class}\" role=\"status\">{text}</p>")
+    }
+}
+
+fn connection_item(c: &calsync_store::ConnectionWithCalendars) -> String {
+    let calendars: String = c
+        .calendars
         .iter()
-        .map(|c| {
-            let calendars: String = c
-                .calendars
-                .iter()
-                .map(|cal| format!("<li>{}</li>", escape(&cal.name)))
-                .collect();
+        .map(|cal| {
             format!(
-                "<li><strong>{}</strong> {} <em>{}</em><ul>{calendars}</ul></li>",
-                escape(c.connection.provider.as_str()),
-                escape(c.connection.account_email.as_deref().unwrap_or("")),
-                escape(c.connection.status.as_str())
+                "<li><span class=\"swatch\" style=\"background:{}\"></span>{}{}</li>",
+                escape(&cal.color),
+                escape(&cal.name),
+                if cal.enabled { "" } else { " (off)" }
             )
         })
         .collect();
-    let google = if state.config.google.is_some() {
-        "<a class=\"button\" href=\"/api/calendar/google/authorize/\">Connect Google Calendar</a>"
-    } else {
-        "<p class=\"hint\">Google Calendar is not configured on this server: set CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET.</p>"
+    let status = match c.connection.status {
+        calsync_core::model::ConnectionStatus::NeedsReauth => format!(
+            "needs reconnecting: <a href=\"/api/calendar/{}/authorize/\">Reconnect</a>",
+            c.connection.provider.as_str()
+        ),
+        other => escape(other.as_str()),
     };
-    let body = format!(
-        "<main><h1>Settings</h1><section><h2>Calendar Integration</h2>{}{google}</section></main>",
-        if list.is_empty() {
-            "<p class=\"empty\">No calendars connected yet.</p>".to_owned()
-        } else {
-            format!("<ul>{list}</ul>")
-        }
-    );
-    Ok(Html(page("Settings", Some(&user), &body)).into_response())
+    let error = c
+        .connection
+        .last_error
+        .as_deref()
+        .map_or(String::new(), |e| {
+            format!("<p class=\"error\">{}</p>", escape(e))
+        });
+    format!(
+        "<li><strong>{}</strong> {} <em>{status}</em>{error}<ul>{calendars}</ul></li>",
+        escape(c.connection.provider.as_str()),
+        escape(c.connection.account_email.as_deref().unwrap_or(""))
+    )
 }
 
 /// Answers requests for unknown pages.

@@ -87,6 +87,9 @@ impl From<ConnectionWithCalendars> for ConnectionJson {
 pub struct DisconnectedJson {
     pub id: i64,
     pub disconnected: bool,
+    /// Whether the provider confirmed revoking calsync's access (Google does;
+    /// where it cannot be done, the account's security settings can).
+    pub revoked: bool,
 }
 
 /// The caller's connections, oldest first.
@@ -113,6 +116,9 @@ pub async fn disconnect(
     Path(id): Path<i64>,
 ) -> Result<Json<DisconnectedJson>, AppError> {
     let id = ConnectionId(id);
+    let revoked = crate::connect::revoke(&state, user.id, id)
+        .await
+        .map_err(not_found("connection"))?;
     state
         .store
         .delete_connection(user.id, id)
@@ -133,6 +139,7 @@ pub async fn disconnect(
     Ok(Json(DisconnectedJson {
         id: id.0,
         disconnected: true,
+        revoked,
     }))
 }
 

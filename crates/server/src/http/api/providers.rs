@@ -1,18 +1,21 @@
 //! Connecting providers: Google and Microsoft OAuth, CalDAV logins, ICS feeds.
 //!
-//! The paths and their bodies are final; the provider work behind them arrives
-//! with each provider. Until then each answers a clear JSON error: 503
-//! `provider_not_configured` when the server lacks the provider's client id,
-//! else 501 `not_implemented`.
+//! Google is connected through [`crate::connect`]. The other paths and their
+//! bodies are final; the provider work behind them arrives with each provider.
+//! Until then each answers a clear JSON error: 503 `provider_not_configured`
+//! when the server lacks the provider's client id, else 501 `not_implemented`.
 
 use axum::extract::State;
-use serde::Deserialize;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::OAuthProvider;
-use crate::http::auth::ApiUser;
+use crate::connect;
+use crate::http::auth::{ApiUser, PageSession};
 use crate::http::error::{AppError, ErrorBody};
-use crate::http::extract::Json;
+use crate::http::extract::{Json, Query};
 use crate::state::AppState;
 
 /// `{server_url, username, password}` of a CalDAV account (Apple: an app-specific password).
@@ -56,30 +59,76 @@ fn http_url(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), AppE
     })
 }
 
-/// Starts connecting Google Calendar.
+/// `{authorization_url}`: where to send the browser to connect an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationJson {
+    pub authorization_url: String,
+}
+
+/// Starts connecting Google Calendar: a redirect to Google's consent page, or
+/// its URL as JSON for `Accept: application/json`.
 #[utoipa::path(get, path = "/api/calendar/google/authorize/", tag = "providers",
-    responses((status = 302, description = "to Google's consent page"), (status = 401, body = ErrorBody),
-        (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = AuthorizationJson, description = "with Accept: application/json"),
+        (status = 302, description = "to Google's consent page"), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
 pub async fn google_authorize(
     State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<(), AppError> {
+    user: ApiUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     configured(
         state.config.google.as_ref(),
         "Google Calendar",
         "CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET",
     )?;
-    Err(AppError::NotImplemented(
-        "connecting Google Calendar arrives with the Google provider",
-    ))
+    let url = connect::start_google(&state, user.id)
+        .await
+        .map_err(connect_error)?;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    Ok(if wants_json {
+        Json(AuthorizationJson {
+            authorization_url: url,
+        })
+        .into_response()
+    } else {
+        Redirect::to(&url).into_response()
+    })
 }
 
-/// Google's redirect back after consent.
+/// Google's redirect back after consent: stores the connection and returns to
+/// Settings, with `?connected=google` or `?error=<code>`.
 #[utoipa::path(get, path = "/api/calendar/google/callback/", tag = "providers",
-    responses((status = 302, description = "to Settings"), (status = 401, body = ErrorBody),
-        (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn google_callback(State(state): State<AppState>, user: ApiUser) -> Result<(), AppError> {
-    google_authorize(State(state), user).await
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query)),
+    responses((status = 303, description = "to Settings, with the outcome")))]
+pub async fn google_callback(
+    State(state): State<AppState>,
+    session: PageSession,
+    Query(callback): Query<connect::Callback>,
+) -> Response {
+    let Some(user) = session.user else {
+        return Redirect::to("/login?next=/settings").into_response();
+    };
+    match connect::finish_google(&state, user.id, callback).await {
+        Ok(_) => Redirect::to("/settings?connected=google").into_response(),
+        Err(err) => {
+            tracing::warn!(user = %user.id, error = %err, "connecting Google failed");
+            Redirect::to(&format!("/settings?error={}", err.code())).into_response()
+        }
+    }
+}
+
+fn connect_error(err: connect::ConnectError) -> AppError {
+    match err {
+        connect::ConnectError::NotConfigured(what) => {
+            AppError::ProviderNotConfigured(what, "its client id")
+        }
+        connect::ConnectError::Store(store) => store.into(),
+        other => AppError::BadGateway(other.to_string()),
+    }
 }
 
 /// Starts connecting Outlook / Microsoft 365.

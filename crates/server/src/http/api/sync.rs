@@ -3,7 +3,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use calsync_core::model::ConnectionId;
+use calsync_core::model::{ConnectionId, ConnectionStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -20,7 +20,7 @@ pub struct SyncRequest {
     pub connection_id: Option<i64>,
 }
 
-/// The connections whose sync was started.
+/// The connections whose sync was started (those needing reconnection are left out).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncStarted {
     pub connection_ids: Vec<i64>,
@@ -29,7 +29,7 @@ pub struct SyncStarted {
 /// Starts a sync now; the result arrives on the stream and in the connection's status.
 #[utoipa::path(post, path = "/api/calendar/sync/", tag = "sync", request_body(content = SyncRequest),
     responses((status = 202, body = SyncStarted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 501, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn start(
     State(state): State<AppState>,
     user: ApiUser,
@@ -41,28 +41,35 @@ pub async fn start(
         serde_json::from_slice(&body)
             .map_err(|e| AppError::bad_request("malformed_json", e.to_string()))?
     };
+    let now = state.clock.now();
     let ids: Vec<i64> = match request.connection_id {
         Some(id) => {
-            state
+            let id = ConnectionId(id);
+            let connection = state
                 .store
-                .connection(user.id, ConnectionId(id))
+                .connection(user.id, id)
                 .await
                 .map_err(not_found("connection"))?;
-            vec![id]
+            if connection.status == ConnectionStatus::NeedsReauth {
+                return Err(AppError::Conflict(
+                    "this connection must be reconnected before it can sync".into(),
+                ));
+            }
+            state.store.request_sync(user.id, id, now).await?;
+            vec![id.0]
         }
-        None => state
-            .store
-            .list_connections(user.id)
-            .await?
-            .iter()
-            .map(|c| c.connection.id.0)
-            .collect(),
+        None => {
+            let mut started = Vec::new();
+            for listed in state.store.list_connections(user.id).await? {
+                let id = listed.connection.id;
+                if state.store.request_sync(user.id, id, now).await? {
+                    started.push(id.0);
+                }
+            }
+            started
+        }
     };
-    if !ids.is_empty() {
-        return Err(AppError::NotImplemented(
-            "syncing arrives with the provider sync engine",
-        ));
-    }
+    state.wake_worker();
     Ok((
         StatusCode::ACCEPTED,
         Json(SyncStarted {

@@ -1,0 +1,369 @@
+//! The sync worker: claims due connections (a lease in the database, so
+//! several instances share the work without doubling it), refreshes tokens,
+//! lists calendars and pulls each enabled calendar's changes page by page.
+//! Every page is applied with its cursor in one transaction by the store; a
+//! failure leaves the last good data and cursor in place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use calsync_core::clock::Clock;
+use calsync_core::model::{CalendarId, ConnectionStatus, Provider, UserId};
+use calsync_core::plan::Cursor;
+use calsync_core::recur::Window;
+use calsync_providers::google::GoogleClient;
+use calsync_providers::{EventsCursor, ProviderError};
+use calsync_store::{Claim, PageUpdate, Store, StoreError, SyncResult};
+use jiff::{SignedDuration, Timestamp};
+use secrecy::SecretString;
+use tokio::sync::{watch, Notify};
+
+use crate::live::{Change, ChangeFeed};
+use crate::providers::Providers;
+
+/// How long a claimed connection is ours before another worker may take it.
+const LEASE: SignedDuration = SignedDuration::from_mins(10);
+/// Refresh an access token this long before it expires.
+const REFRESH_MARGIN: SignedDuration = SignedDuration::from_mins(4);
+/// The materialised horizon of occurrences around now.
+const HORIZON_PAST: SignedDuration = SignedDuration::from_hours(24 * 60);
+const HORIZON_FUTURE: SignedDuration = SignedDuration::from_hours(24 * 400);
+/// Pages of one calendar in one sync, against a provider that never ends a round.
+const MAX_PAGES: usize = 10_000;
+/// How often an idle worker looks for due connections without being woken.
+const POLL: Duration = Duration::from_secs(5);
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0} is not configured on this server any more")]
+    NotConfigured(&'static str),
+    #[error("no refresh token is stored; reconnect the account")]
+    NoRefreshToken,
+}
+
+/// Everything a sync needs; cheap to clone.
+#[derive(Clone)]
+pub struct SyncEngine {
+    pub store: Store,
+    pub providers: Providers,
+    pub clock: Arc<dyn Clock>,
+    pub changes: ChangeFeed,
+    pub interval: Duration,
+    pub wake: Arc<Notify>,
+}
+
+/// Counts the provider requests of one sync.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    changes: u64,
+    changed_calendars: bool,
+}
+
+impl SyncEngine {
+    /// Syncs due connections until `shutdown` turns true; a sync in progress
+    /// finishes its current page first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            while !*shutdown.borrow() {
+                match self.sync_next_due().await {
+                    Ok(true) => continue,
+                    Ok(false) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "could not look for due connections");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|stopping| *stopping) => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    /// Claims and syncs one due connection; false when none is due.
+    pub async fn sync_next_due(&self) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let Some(claim) = self.store.claim_due_connection(now, now + LEASE).await? else {
+            return Ok(false);
+        };
+        self.sync_claimed(claim).await?;
+        Ok(true)
+    }
+
+    /// Syncs every due connection now, in turn (the `calsync sync` command and tests).
+    pub async fn sync_all_due(&self) -> Result<u32, StoreError> {
+        let mut synced = 0;
+        while self.sync_next_due().await? {
+            synced += 1;
+        }
+        Ok(synced)
+    }
+
+    async fn sync_claimed(&self, claim: Claim) -> Result<(), StoreError> {
+        let started = self.clock.now();
+        let run = self
+            .store
+            .start_sync_run(claim.connection_id, started)
+            .await?;
+        self.changes.publish(
+            claim.user_id,
+            Change::Connection {
+                connection_id: claim.connection_id.0,
+            },
+        );
+        let mut tally = Tally::default();
+        let outcome = self.sync_connection(claim, &mut tally).await;
+        let now = self.clock.now();
+        let next =
+            now + SignedDuration::try_from(self.interval).unwrap_or(SignedDuration::from_mins(5));
+        let result = match outcome {
+            Ok(()) => SyncResult {
+                status: ConnectionStatus::Ok,
+                error: None,
+                requests: tally.requests,
+                changes: tally.changes,
+                next_sync_at: next,
+            },
+            Err(err) => {
+                let status = match &err {
+                    SyncError::Provider(e) if e.needs_reauth() => ConnectionStatus::NeedsReauth,
+                    SyncError::NoRefreshToken => ConnectionStatus::NeedsReauth,
+                    _ => ConnectionStatus::Error,
+                };
+                let retry = match &err {
+                    SyncError::Provider(ProviderError::RateLimited {
+                        retry_after: Some(wait),
+                    }) => {
+                        now + SignedDuration::try_from(*wait)
+                            .unwrap_or(SignedDuration::from_mins(5))
+                    }
+                    _ => next,
+                };
+                tracing::warn!(connection = %claim.connection_id, error = %err, "sync failed");
+                SyncResult {
+                    status,
+                    error: Some(err.to_string()),
+                    requests: tally.requests,
+                    changes: tally.changes,
+                    next_sync_at: retry,
+                }
+            }
+        };
+        self.store
+            .finish_sync(claim.connection_id, run, &result, now)
+            .await?;
+        tracing::info!(
+            connection = %claim.connection_id,
+            status = result.status.as_str(),
+            requests = tally.requests,
+            changes = tally.changes,
+            ms = (now - started).get_milliseconds(),
+            "sync finished"
+        );
+        if tally.changes > 0 || tally.changed_calendars {
+            self.changes.publish(
+                claim.user_id,
+                Change::Events {
+                    connection_ids: vec![claim.connection_id.0],
+                },
+            );
+        }
+        self.changes.publish(
+            claim.user_id,
+            Change::Connection {
+                connection_id: claim.connection_id.0,
+            },
+        );
+        Ok(())
+    }
+
+    async fn sync_connection(&self, claim: Claim, tally: &mut Tally) -> Result<(), SyncError> {
+        let connection = self
+            .store
+            .connection(claim.user_id, claim.connection_id)
+            .await?;
+        match connection.provider {
+            Provider::Google => {
+                let client = self
+                    .providers
+                    .google
+                    .as_ref()
+                    .ok_or(SyncError::NotConfigured("Google Calendar"))?;
+                let mut session = GoogleSession {
+                    engine: self,
+                    client,
+                    claim,
+                    access: None,
+                    refreshed: false,
+                };
+                session.sync(tally).await
+            }
+            Provider::Microsoft => Err(SyncError::NotConfigured("Microsoft")),
+            Provider::Caldav => Err(SyncError::NotConfigured("CalDAV")),
+            Provider::Ics => Err(SyncError::NotConfigured("ICS feeds")),
+        }
+    }
+
+    /// The horizon over which occurrences are stored, in the user's zone.
+    async fn horizon(&self, user: UserId) -> Result<Window, StoreError> {
+        let zone = self.store.user(user).await?.timezone;
+        let now = self.clock.now();
+        Ok(Window {
+            from: now - HORIZON_PAST,
+            to: now + HORIZON_FUTURE,
+            floating_zone: jiff::tz::TimeZone::get(&zone).unwrap_or(jiff::tz::TimeZone::UTC),
+            limit: 10_000,
+        })
+    }
+}
+
+/// One sync of one Google connection: its access token, refreshed at most
+/// once after a 401.
+struct GoogleSession<'a> {
+    engine: &'a SyncEngine,
+    client: &'a GoogleClient,
+    claim: Claim,
+    access: Option<SecretString>,
+    refreshed: bool,
+}
+
+impl GoogleSession<'_> {
+    async fn sync(&mut self, tally: &mut Tally) -> Result<(), SyncError> {
+        let store = &self.engine.store;
+        let (user, connection) = (self.claim.user_id, self.claim.connection_id);
+        let remote = self
+            .call(tally, |client, token| async move {
+                client.list_calendars(&token).await
+            })
+            .await?;
+        let before = store.list_calendars(user).await?.len();
+        let calendars = store.upsert_calendars(user, connection, &remote).await?;
+        tally.changed_calendars = before != store.list_calendars(user).await?.len();
+        let window = self.engine.horizon(user).await?;
+        for calendar in calendars.iter().filter(|c| c.enabled) {
+            self.sync_calendar(calendar.id, &calendar.external_id, &window, tally)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn sync_calendar(
+        &mut self,
+        calendar: CalendarId,
+        external_id: &str,
+        window: &Window,
+        tally: &mut Tally,
+    ) -> Result<(), SyncError> {
+        let store = &self.engine.store;
+        let user = self.claim.user_id;
+        let mut restarted = false;
+        let mut cursor = store.calendar_cursor(user, calendar).await?;
+        for _ in 0..MAX_PAGES {
+            let starts_full_round = cursor.is_none();
+            let request = match &cursor {
+                None => EventsCursor::Full,
+                Some(Cursor::Sync(token)) => EventsCursor::Sync(token.clone()),
+                Some(Cursor::Page { token, .. }) => EventsCursor::Page(token.clone()),
+            };
+            let page = self
+                .call(tally, |client, token| {
+                    let request = request.clone();
+                    async move { client.list_events_page(&token, external_id, &request).await }
+                })
+                .await;
+            let page = match page {
+                Err(SyncError::Provider(ProviderError::SyncTokenExpired)) if !restarted => {
+                    tracing::info!(calendar = %calendar, "sync token expired; starting a full round");
+                    restarted = true;
+                    cursor = None;
+                    continue;
+                }
+                other => other?,
+            };
+            let update = PageUpdate {
+                changes: &page.changes,
+                starts_full_round,
+                next: &page.next,
+                window,
+                now: self.engine.clock.now(),
+            };
+            tally.changes += store.apply_page(user, calendar, &update).await?.total();
+            match page.next {
+                calsync_core::changes::PageNext::Done { .. } => return Ok(()),
+                calsync_core::changes::PageNext::Page(_) => {
+                    cursor = store.calendar_cursor(user, calendar).await?
+                }
+            }
+        }
+        Err(SyncError::Provider(ProviderError::Decode(format!(
+            "more than {MAX_PAGES} pages in one round"
+        ))))
+    }
+
+    /// Calls the provider with a fresh access token; on a 401 refreshes once
+    /// and calls again.
+    async fn call<T, F, Fut>(&mut self, tally: &mut Tally, request: F) -> Result<T, SyncError>
+    where
+        F: Fn(GoogleClient, SecretString) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ProviderError>>,
+    {
+        let token = self.access_token(tally, false).await?;
+        tally.requests += 1;
+        match request(self.client.clone(), token).await {
+            Err(ProviderError::Unauthorized) if !self.refreshed => {
+                let token = self.access_token(tally, true).await?;
+                tally.requests += 1;
+                Ok(request(self.client.clone(), token).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn access_token(
+        &mut self,
+        tally: &mut Tally,
+        force_refresh: bool,
+    ) -> Result<SecretString, SyncError> {
+        if let (Some(token), false) = (&self.access, force_refresh) {
+            return Ok(token.clone());
+        }
+        let store = &self.engine.store;
+        let (user, connection) = (self.claim.user_id, self.claim.connection_id);
+        let stored = store.connection_tokens(user, connection).await?;
+        let now: Timestamp = self.engine.clock.now();
+        let fresh = stored
+            .expires_at
+            .is_none_or(|at| at.duration_since(now) > REFRESH_MARGIN);
+        if let (Some(token), true, false) = (stored.access_token, fresh, force_refresh) {
+            self.access = Some(token.clone());
+            return Ok(token);
+        }
+        let refresh = stored.refresh_token.ok_or(SyncError::NoRefreshToken)?;
+        tally.requests += 1;
+        let tokens = self.client.refresh(&refresh).await?;
+        self.refreshed |= force_refresh;
+        let rotated = tokens.refresh_token.as_ref().filter(|new| {
+            secrecy::ExposeSecret::expose_secret(*new)
+                != secrecy::ExposeSecret::expose_secret(&refresh)
+        });
+        store
+            .update_tokens(
+                user,
+                connection,
+                &tokens.access_token,
+                rotated,
+                tokens.expires_at,
+            )
+            .await?;
+        self.access = Some(tokens.access_token.clone());
+        Ok(tokens.access_token)
+    }
+}
