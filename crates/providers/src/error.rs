@@ -70,6 +70,22 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A stable snake_case name of the variant, for API error bodies, metrics
+    /// and `sync_runs.error` prefixes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidGrant { .. } => "invalid_grant",
+            Self::SyncTokenExpired => "sync_token_expired",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Provider { .. } => "provider_error",
+            Self::Network(_) => "network",
+            Self::Decode(_) => "decode",
+            Self::TooLarge { .. } => "too_large",
+            Self::Setup(_) => "setup",
+        }
+    }
+
     /// Whether the account must be reconnected by its owner.
     pub fn needs_reauth(&self) -> bool {
         matches!(self, Self::InvalidGrant { .. })
@@ -187,5 +203,6 @@ mod tests {
             "the provider is rate limiting us; retry after 7 s"
         );
         assert!(e.is_transient() && !e.needs_reauth());
+        assert_eq!(e.code(), "rate_limited");
     }
 }

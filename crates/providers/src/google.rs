@@ -11,6 +11,40 @@
 //! types), `errors` (the error envelope -> [`ProviderError`] and what to
 //! retry), `colors` (the fixed palette), `cursor` (page continuations that
 //! remember the round's sync token).
+//!
+//! How a caller drives one calendar (the storing is the caller's: each page
+//! in one transaction, the sync token with the last page):
+//!
+//! ```no_run
+//! # use calsync_core::changes::PageNext;
+//! # use calsync_providers::{google::GoogleClient, EventsCursor, ProviderError};
+//! # use secrecy::SecretString;
+//! # async fn run(google: &GoogleClient, token: SecretString, stored: Option<String>)
+//! #     -> Result<(), ProviderError> {
+//! let mut cursor = match stored {
+//!     Some(sync_token) => EventsCursor::Sync(sync_token),
+//!     None => EventsCursor::Full,
+//! };
+//! loop {
+//!     let page = match google.list_events_page(&token, "primary", &cursor).await {
+//!         Ok(page) => page,
+//!         // 410: forget the token, list everything, sweep what was not seen.
+//!         Err(ProviderError::SyncTokenExpired) => {
+//!             cursor = EventsCursor::Full;
+//!             continue;
+//!         }
+//!         // 401: refresh once and retry; InvalidGrant from the refresh means
+//!         // needs_reauth. Rate limits and network errors: try again later.
+//!         Err(other) => return Err(other),
+//!     };
+//!     // store.apply(page.changes, ...) in one transaction with the cursor
+//!     match page.next {
+//!         PageNext::Page(next) => cursor = EventsCursor::Page(next),
+//!         PageNext::Done { sync_token: _ } => break, // stored with this page
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod colors;
 mod cursor;
@@ -141,6 +175,20 @@ impl GoogleClient {
             api_base,
             userinfo_url,
         })
+    }
+
+    /// The same client counting HTTP requests from zero, for a sync run's
+    /// `requests` figure (see [`GoogleClient::requests_sent`]).
+    pub fn with_fresh_count(&self) -> Self {
+        Self {
+            http: self.http.with_fresh_count(),
+            ..self.clone()
+        }
+    }
+
+    /// HTTP requests sent since this client's count started, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
     }
 
     /// The consent URL (spec §1.2): `access_type=offline` and `prompt=consent`

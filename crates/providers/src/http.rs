@@ -9,7 +9,9 @@
 //! provider's call (Google's 403 `rateLimitExceeded` is, a 403 `forbidden` is
 //! not), so [`HttpClient::send`] takes a predicate.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 
@@ -108,10 +110,13 @@ impl RawResponse {
 }
 
 /// The shared HTTP client. Cheap to clone (the connection pool is shared).
+/// Clones share a count of the requests sent, attempts and retries included;
+/// [`HttpClient::with_fresh_count`] starts a new count (e.g. per sync run).
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     config: HttpConfig,
+    sent: Arc<AtomicU64>,
 }
 
 impl HttpClient {
@@ -126,7 +131,25 @@ impl HttpClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ProviderError::Setup(format!("HTTP client: {}", e.without_url())))?;
-        Ok(Self { client, config })
+        Ok(Self {
+            client,
+            config,
+            sent: Arc::default(),
+        })
+    }
+
+    /// The same client (same pool, same policy) counting requests from zero.
+    pub fn with_fresh_count(&self) -> Self {
+        Self {
+            sent: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Requests sent through this client and its clones since its count
+    /// started (every attempt counts, retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// The same client (same pool) with another retry policy.
@@ -137,6 +160,7 @@ impl HttpClient {
                 retry,
                 ..self.config.clone()
             },
+            sent: self.sent.clone(),
         }
     }
 
@@ -208,12 +232,23 @@ impl HttpClient {
     }
 
     async fn send_once(&self, request: reqwest::Request) -> Result<RawResponse, RequestFailure> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let method = request.method().clone();
+        let host = request.url().host_str().unwrap_or("?").to_owned();
         let response = self
             .client
             .execute(request)
             .await
             .map_err(RequestFailure::from_reqwest)?;
         let status = response.status().as_u16();
+        tracing::debug!(
+            %method,
+            host = %host,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "provider request"
+        );
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
