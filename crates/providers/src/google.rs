@@ -81,6 +81,36 @@ pub const SCOPES: [&str; 3] = [
     "email",
 ];
 
+/// Whether the grant lets calsync read calendars. With granular consent a
+/// user can untick the calendar scope and still finish the flow (spec §1.2):
+/// the callback should then refuse the connection and say why. A token
+/// response without `scope` is taken as granting what was asked.
+pub fn calendar_read_granted(tokens: &TokenSet) -> bool {
+    const AUTH: &str = "https://www.googleapis.com/auth/";
+    if tokens.scope.is_none() {
+        return true;
+    }
+    let has = |names: &[&str]| {
+        names
+            .iter()
+            .any(|name| tokens.has_scope(&format!("{AUTH}{name}")) == Some(true))
+    };
+    // Per-method scopes from the discovery document (spec §1.6).
+    let can_list_calendars = has(&[
+        "calendar",
+        "calendar.readonly",
+        "calendar.calendarlist",
+        "calendar.calendarlist.readonly",
+    ]);
+    let can_list_events = has(&[
+        "calendar",
+        "calendar.readonly",
+        "calendar.events",
+        "calendar.events.readonly",
+    ]);
+    can_list_calendars && can_list_events
+}
+
 /// events.list page size: Google's maximum, so a calendar of N events takes
 /// ceil(N / 2500) requests.
 pub const EVENTS_PAGE_SIZE: u32 = 2500;
@@ -481,6 +511,30 @@ mod tests {
         let mut config = GoogleConfig::new("id".into(), None, "http://localhost/cb/".into());
         config.api_base = api_base.to_owned();
         GoogleClient::new(config).unwrap()
+    }
+
+    #[test]
+    fn granted_scopes_are_checked() {
+        let with = |scope: Option<&str>| TokenSet {
+            access_token: SecretString::from("a"),
+            refresh_token: None,
+            expires_at: None,
+            scope: scope.map(str::to_owned),
+            id_token: None,
+        };
+        assert!(calendar_read_granted(&with(None)));
+        assert!(calendar_read_granted(&with(Some(
+            "openid https://www.googleapis.com/auth/calendar.readonly https://www.googleapis.com/auth/userinfo.email"
+        ))));
+        assert!(calendar_read_granted(&with(Some(
+            "https://www.googleapis.com/auth/calendar.calendarlist.readonly https://www.googleapis.com/auth/calendar.events.readonly"
+        ))));
+        assert!(!calendar_read_granted(&with(Some(
+            "openid https://www.googleapis.com/auth/userinfo.email"
+        ))));
+        assert!(!calendar_read_granted(&with(Some(
+            "https://www.googleapis.com/auth/calendar.events.readonly"
+        ))));
     }
 
     #[test]
