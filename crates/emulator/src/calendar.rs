@@ -8,8 +8,6 @@
 //! incremental listing returns exactly what changed since. This module must
 //! not invent error shapes (use `errors.rs`) nor know about the control API.
 
-use std::collections::VecDeque;
-
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +20,7 @@ use serde_json::{json, Map, Value};
 use crate::errors::ApiError;
 use crate::events::{self, WriteCtx};
 use crate::recur::Start;
-use crate::state::{AppState, Inner, PageCursor, StoredEvent, SyncToken};
+use crate::state::{AppState, Inner, PageCursor, PageRef, StoredEvent, SyncToken};
 use crate::util;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/";
@@ -214,31 +212,61 @@ fn page_size(page_no: usize, max: usize, uneven: bool) -> usize {
     }
 }
 
-/// Serves the next page of a cursor, storing the rest or minting the sync token.
-fn serve_page(inner: &mut Inner, mut cursor: PageCursor) -> Value {
+/// Serves the first page of a new listing.
+fn serve_first(inner: &mut Inner, cursor: PageCursor) -> Value {
+    let snapshot = inner.add_snapshot(cursor);
+    serve_page(
+        inner,
+        PageRef {
+            snapshot,
+            offset: 0,
+            page_no: 0,
+        },
+    )
+}
+
+/// Serves one page of a snapshot, with a token for the next page or, on the
+/// last page, a fresh sync token.
+fn serve_page(inner: &mut Inner, page: PageRef) -> Value {
+    let Some(cursor) = inner.snapshots.get(&page.snapshot).cloned() else {
+        return json!({"items": []});
+    };
     let size = page_size(
-        cursor.page_no,
+        page.page_no,
         cursor.max_results,
         inner.settings.uneven_pages,
     );
-    let take = size.min(cursor.items.len());
-    let items: Vec<Value> = cursor.items.drain(..take).collect();
+    let start = page.offset.min(cursor.items.len());
+    let end = (start + size).min(cursor.items.len());
     let mut out = cursor.envelope.clone();
-    if !cursor.items.is_empty() {
-        cursor.page_no += 1;
-        let token = inner.store_cursor(cursor);
-        out.insert("nextPageToken".into(), token.into());
-    } else if let Some(sync) = cursor.sync.take() {
+    if end < cursor.items.len() {
+        let next = PageRef {
+            snapshot: page.snapshot,
+            offset: end,
+            page_no: page.page_no + 1,
+        };
+        out.insert("nextPageToken".into(), inner.page_token(next).into());
+    } else if let Some(sync) = cursor.sync.clone() {
         out.insert("nextSyncToken".into(), inner.store_sync_token(sync).into());
     }
-    out.insert("items".into(), Value::Array(items));
+    out.insert(
+        "items".into(),
+        Value::Array(cursor.items[start..end].to_vec()),
+    );
     Value::Object(out)
 }
 
-/// Continues a listing from its page token.
-fn continue_cursor(inner: &mut Inner, sub: &str, token: &str) -> Result<Value, ApiError> {
-    match inner.cursors.remove(token) {
-        Some(cursor) if cursor.sub == sub => Ok(serve_page(inner, cursor)),
+/// Continues a listing from its page token (reusable, bound to caller and listing).
+fn continue_cursor(
+    inner: &mut Inner,
+    sub: &str,
+    scope: &str,
+    token: &str,
+) -> Result<Value, ApiError> {
+    let page = inner.page_tokens.get(token).copied();
+    let valid = page.and_then(|p| inner.snapshots.get(&p.snapshot).map(|c| (p, c)));
+    match valid {
+        Some((p, c)) if c.sub == sub && c.scope == scope => Ok(serve_page(inner, p)),
         _ => Err(ApiError::invalid_param(
             "pageToken",
             "Invalid page token value.",
@@ -276,7 +304,7 @@ async fn calendar_list(
     let mut inner = state.lock();
     let sub = authenticate(&mut inner, &headers, CALLIST_READ)?;
     if let Some(token) = params.get("pageToken") {
-        return continue_cursor(&mut inner, &sub, token).map(Json);
+        return continue_cursor(&mut inner, &sub, "calendarList", token).map(Json);
     }
     let max = params.max_results(100, 250)?;
     let show_deleted = params.bool("showDeleted")?.unwrap_or(false);
@@ -315,7 +343,7 @@ async fn calendar_list(
         }
         None => None,
     };
-    let items: VecDeque<Value> = account
+    let items: Vec<Value> = account
         .calendars
         .iter()
         .filter(|c| match since {
@@ -337,9 +365,9 @@ async fn calendar_list(
     );
     let cursor = PageCursor {
         sub: sub.clone(),
+        scope: "calendarList".to_owned(),
         items,
         max_results: max,
-        page_no: 0,
         envelope,
         sync: Some(SyncToken::CalendarList {
             sub,
@@ -347,7 +375,7 @@ async fn calendar_list(
             seq: inner.current_seq(),
         }),
     };
-    Ok(Json(serve_page(&mut inner, cursor)))
+    Ok(Json(serve_first(&mut inner, cursor)))
 }
 
 async fn calendar_list_entry(
@@ -546,7 +574,8 @@ async fn events_list(
         .calendar_ix(ix, &calendar_id)
         .ok_or_else(ApiError::not_found)?;
     if let Some(token) = params.get("pageToken") {
-        return continue_cursor(&mut inner, &sub, token).map(Json);
+        let scope = format!("events:{}", inner.accounts[ix].calendars[cal_ix].id);
+        return continue_cursor(&mut inner, &sub, &scope, token).map(Json);
     }
 
     let max = params.max_results(250, 2500)?;
@@ -763,13 +792,13 @@ async fn events_list(
     });
     let cursor = PageCursor {
         sub,
+        scope: format!("events:{}", cal.id),
         items: collected.into_iter().map(|(.., item)| item).collect(),
         max_results: max,
-        page_no: 0,
         envelope,
         sync,
     };
-    Ok(Json(serve_page(&mut inner, cursor)))
+    Ok(Json(serve_first(&mut inner, cursor)))
 }
 
 impl StoredEvent {
@@ -837,7 +866,9 @@ async fn events_instances(
         .calendar_ix(ix, &calendar_id)
         .ok_or_else(ApiError::not_found)?;
     if let Some(token) = params.get("pageToken") {
-        return continue_cursor(&mut inner, &sub, token).map(Json);
+        let cal_id = &inner.accounts[ix].calendars[cal_ix].id;
+        let scope = format!("instances:{cal_id}:{event_id}");
+        return continue_cursor(&mut inner, &sub, &scope, token).map(Json);
     }
     let max = params.max_results(250, 2500)?;
     let (min, maxt) = (params.time("timeMin")?, params.time("timeMax")?);
@@ -878,13 +909,13 @@ async fn events_instances(
     envelope.insert("defaultReminders".into(), json!([]));
     let cursor = PageCursor {
         sub,
+        scope: format!("instances:{}:{event_id}", cal.id),
         items: items.into_iter().map(|(_, v)| v).collect(),
         max_results: max,
-        page_no: 0,
         envelope,
         sync: None,
     };
-    Ok(Json(serve_page(&mut inner, cursor)))
+    Ok(Json(serve_first(&mut inner, cursor)))
 }
 
 // ---------------------------------------------------------------- single events

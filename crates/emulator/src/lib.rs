@@ -290,7 +290,7 @@ impl EmulatorHandle {
 
     /// The request log (provider routes only, tokens redacted).
     pub fn requests(&self) -> Vec<LogEntry> {
-        self.shared.lock().log.clone()
+        self.shared.lock().log.iter().cloned().collect()
     }
 
     /// Back to the start configuration.

@@ -222,17 +222,29 @@ pub enum SyncToken {
     },
 }
 
-/// The rest of a paginated listing, frozen at its first page so that later
-/// pages are consistent (changes made meanwhile arrive with the next sync).
+/// A paginated listing, frozen at its first page so that later pages are
+/// consistent (changes made meanwhile arrive with the next sync). Page tokens
+/// point into it and stay valid when reused (a client that crashed between
+/// pages asks for the same page again, as Google allows).
 #[derive(Debug, Clone)]
 pub struct PageCursor {
     pub sub: String,
-    pub items: VecDeque<Value>,
+    /// What was listed (`events:<calendar id>`, `calendarList`, ...): a page
+    /// token only continues the same listing.
+    pub scope: String,
+    pub items: Vec<Value>,
     pub max_results: usize,
-    pub page_no: usize,
     pub envelope: Map<String, Value>,
     /// Minted as `nextSyncToken` on the last page, if the query allows it.
     pub sync: Option<SyncToken>,
+}
+
+/// Where a page token points: a snapshot and the offset of its page.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRef {
+    pub snapshot: u64,
+    pub offset: usize,
+    pub page_no: usize,
 }
 
 /// An injected fault for the next `remaining` requests matching it.
@@ -287,7 +299,10 @@ pub struct LogEntry {
 }
 
 pub const MAX_LOG: usize = 100_000;
-const MAX_CURSORS: usize = 256;
+/// Snapshots kept for page tokens: at most this many, holding at most
+/// `MAX_PINNED_ITEMS` items together; the oldest go first.
+const MAX_SNAPSHOTS: usize = 512;
+const MAX_PINNED_ITEMS: usize = 300_000;
 
 pub struct Inner {
     pub settings: Settings,
@@ -301,11 +316,14 @@ pub struct Inner {
     pub access_tokens: HashMap<String, AccessToken>,
     pub refresh_tokens: HashMap<String, RefreshToken>,
     pub sync_tokens: HashMap<String, SyncToken>,
-    pub cursors: HashMap<String, PageCursor>,
-    cursor_order: VecDeque<String>,
+    pub snapshots: HashMap<u64, Arc<PageCursor>>,
+    snapshot_order: VecDeque<(u64, usize, Vec<String>)>,
+    pub page_tokens: HashMap<String, PageRef>,
+    next_snapshot: u64,
+    pinned_items: usize,
     pub faults: Vec<Fault>,
     pub next_fault_id: u64,
-    pub log: Vec<LogEntry>,
+    pub log: VecDeque<LogEntry>,
     pub log_seq: u64,
     /// Calendar API request times per account, for the optional rate limiter.
     pub rate_window: HashMap<String, VecDeque<Timestamp>>,
@@ -332,11 +350,14 @@ impl Inner {
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
             sync_tokens: HashMap::new(),
-            cursors: HashMap::new(),
-            cursor_order: VecDeque::new(),
+            snapshots: HashMap::new(),
+            snapshot_order: VecDeque::new(),
+            page_tokens: HashMap::new(),
+            next_snapshot: 1,
+            pinned_items: 0,
             faults: Vec::new(),
             next_fault_id: 1,
-            log: Vec::new(),
+            log: VecDeque::new(),
             log_seq: 0,
             rate_window: HashMap::new(),
             change_counter: 0,
@@ -403,15 +424,40 @@ impl Inner {
         })
     }
 
-    pub fn store_cursor(&mut self, cursor: PageCursor) -> String {
-        let token = util::random_token(24);
-        self.cursors.insert(token.clone(), cursor);
-        self.cursor_order.push_back(token.clone());
-        while self.cursor_order.len() > MAX_CURSORS {
-            if let Some(old) = self.cursor_order.pop_front() {
-                self.cursors.remove(&old);
+    /// Keeps a listing snapshot for its page tokens; returns its id.
+    pub fn add_snapshot(&mut self, cursor: PageCursor) -> u64 {
+        let id = self.next_snapshot;
+        self.next_snapshot += 1;
+        let len = cursor.items.len();
+        self.snapshots.insert(id, Arc::new(cursor));
+        self.snapshot_order.push_back((id, len, Vec::new()));
+        self.pinned_items += len;
+        while self.snapshot_order.len() > MAX_SNAPSHOTS
+            || (self.pinned_items > MAX_PINNED_ITEMS && self.snapshot_order.len() > 1)
+        {
+            let Some((old, old_len, tokens)) = self.snapshot_order.pop_front() else {
+                break;
+            };
+            self.snapshots.remove(&old);
+            self.pinned_items -= old_len;
+            for t in tokens {
+                self.page_tokens.remove(&t);
             }
         }
+        id
+    }
+
+    /// A page token for the page of `snapshot` starting at `offset`.
+    pub fn page_token(&mut self, page: PageRef) -> String {
+        let token = util::random_token(24);
+        if let Some(entry) = self
+            .snapshot_order
+            .iter_mut()
+            .find(|(id, ..)| *id == page.snapshot)
+        {
+            entry.2.push(token.clone());
+        }
+        self.page_tokens.insert(token.clone(), page);
         token
     }
 
@@ -435,9 +481,9 @@ impl Inner {
         self.log_seq += 1;
         entry.seq = self.log_seq;
         if self.log.len() >= MAX_LOG {
-            self.log.remove(0);
+            self.log.pop_front();
         }
-        self.log.push(entry);
+        self.log.push_back(entry);
     }
 }
 

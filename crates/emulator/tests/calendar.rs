@@ -141,6 +141,41 @@ async fn events_paging_and_incremental_sync() {
     );
     assert!(sizes.iter().all(|s| *s <= 250));
 
+    // Page tokens can be reused (a client that crashed between pages asks
+    // again) and only continue the listing they came from.
+    let (_, first) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("maxResults", "100")],
+    )
+    .await;
+    let next = first["nextPageToken"].as_str().unwrap();
+    let (_, a) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("maxResults", "100"), ("pageToken", next)],
+    )
+    .await;
+    let (_, b) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("maxResults", "100"), ("pageToken", next)],
+    )
+    .await;
+    assert_eq!(a["items"], b["items"]);
+    assert_eq!(a["items"].as_array().unwrap().len(), 66);
+    let (status, _) = api_get(
+        &emu,
+        &token,
+        "/users/me/calendarList",
+        &[("pageToken", next)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // No change → empty page with a fresh token.
     let (_, body) = api_get(
         &emu,
