@@ -51,15 +51,17 @@ impl Store {
         }))
     }
 
-    /// Makes the user's connection due now (a manual sync); false when it is
-    /// not theirs. A connection that needs reauthorisation stays as it is.
+    /// Makes the user's connection due now (a manual sync), showing it as
+    /// pending until a worker claims it; false when it is not theirs. A
+    /// connection that needs reauthorisation stays as it is.
     pub async fn request_sync(
         &self,
         user: UserId,
         id: ConnectionId,
         now: Timestamp,
     ) -> Result<bool> {
-        let sql = "UPDATE connections SET next_sync_at = $1 WHERE id = $2 AND user_id = $3 AND status <> 'needs_reauth'";
+        let sql = "UPDATE connections SET next_sync_at = $1, status = 'pending' \
+                   WHERE id = $2 AND user_id = $3 AND status <> 'needs_reauth'";
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(to_secs(now))
             .bind(id.0)
@@ -73,7 +75,7 @@ impl Store {
     /// Makes connections due now, for `calsync sync` (an admin command, so
     /// not scoped to one user): all of them, a user's, or one. Returns how many.
     pub async fn make_due(&self, user: Option<UserId>, id: Option<ConnectionId>, now: Timestamp) -> Result<u64> {
-        let sql = "UPDATE connections SET next_sync_at = $1 WHERE status <> 'needs_reauth' \
+        let sql = "UPDATE connections SET next_sync_at = $1, status = 'pending' WHERE status <> 'needs_reauth' \
                    AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR id = $3)";
         let done = on_pool!(self, pool => sqlx::query(sql)
             .bind(to_secs(now))

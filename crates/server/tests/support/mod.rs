@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod google;
+
 use calsync_store::testing::{fresh_database, TestDatabase};
 use calsync_store::{BackendKind, Store};
 use secrecy::{ExposeSecret, SecretString};
@@ -62,6 +64,14 @@ impl TestApp {
         let data_dir = calsync_store::testing::temp_dir();
         let key = calsync_store::seal::Keyring::generate_base64();
         Some(Self::start_on(db, data_dir, key, &[]))
+    }
+
+    /// Starts `calsync serve` on a fresh database with `extra` environment.
+    pub async fn start_with(kind: BackendKind, extra: &[(&str, &str)]) -> Option<Self> {
+        let db = fresh_database(kind).await?;
+        let data_dir = calsync_store::testing::temp_dir();
+        let key = calsync_store::seal::Keyring::generate_base64();
+        Some(Self::start_on(db, data_dir, key, extra))
     }
 
     /// Starts `calsync serve` on an existing database with `extra` environment.

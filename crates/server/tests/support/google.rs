@@ -1,0 +1,153 @@
+//! The Google emulator beside a `TestApp`, and the steps a user takes:
+//! connect through the consent page, sync, read.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, OAuthClient};
+use calsync_store::BackendKind;
+use serde_json::Value;
+
+use super::{json, TestApp};
+
+pub const CLIENT_ID: &str = "test-client.apps.googleusercontent.com";
+pub const CLIENT_SECRET: &str = "test-client-secret";
+pub const REDIRECT_URI: &str = "http://localhost:8000/api/calendar/google/callback/";
+
+/// calsync configured for a fresh emulator with the sample accounts.
+pub struct GoogleApp {
+    pub app: TestApp,
+    pub emulator: EmulatorHandle,
+}
+
+impl GoogleApp {
+    pub async fn start(kind: BackendKind) -> Option<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = EmulatorConfig {
+            clients: vec![OAuthClient::new(CLIENT_ID, CLIENT_SECRET, [REDIRECT_URI])],
+            auto_approve: true,
+            sample_data: true,
+            ..EmulatorConfig::default()
+        };
+        let emulator = Emulator::start(listener, config).unwrap();
+        let base = emulator.base_url().to_owned();
+        let env = [
+            ("CALSYNC_GOOGLE_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("CALSYNC_GOOGLE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            (
+                "CALSYNC_GOOGLE_AUTH_URL",
+                format!("{base}/o/oauth2/v2/auth"),
+            ),
+            ("CALSYNC_GOOGLE_TOKEN_URL", format!("{base}/token")),
+            ("CALSYNC_GOOGLE_API_BASE", base.clone()),
+            ("CALSYNC_GOOGLE_REVOKE_URL", format!("{base}/revoke")),
+            ("CALSYNC_SYNC_INTERVAL", "1h".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let app = TestApp::start_with(kind, &env).await?;
+        Some(Self { app, emulator })
+    }
+
+    /// Goes through "Connect Google Calendar" as the browser would, choosing
+    /// `account` on the consent page; returns where calsync sent the browser.
+    pub async fn connect(&self, cookie: &str, account: &str) -> String {
+        let url = self.authorization_url(cookie).await;
+        let consent = self
+            .app
+            .http
+            .get(format!("{url}&login_hint={account}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), 302, "the emulator should approve at once");
+        let back = consent.headers()["location"].to_str().unwrap().to_owned();
+        self.follow_callback(cookie, &back).await
+    }
+
+    /// The consent URL calsync hands out.
+    pub async fn authorization_url(&self, cookie: &str) -> String {
+        let response = self
+            .app
+            .http
+            .get(self.app.url("/api/calendar/google/authorize/"))
+            .header("cookie", cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json(response).await;
+        assert_eq!(status, 200, "{body}");
+        body["authorization_url"].as_str().unwrap().to_owned()
+    }
+
+    /// Delivers a redirect meant for the public URL to the test server.
+    pub async fn follow_callback(&self, cookie: &str, redirect: &str) -> String {
+        let path = redirect
+            .strip_prefix("http://localhost:8000")
+            .expect("redirect to calsync's public URL");
+        let response = self
+            .app
+            .http
+            .get(self.app.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        response.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Starts a manual sync and waits until every connection has finished.
+    pub async fn sync(&self, token: &str) -> Value {
+        let response = self
+            .app
+            .post("/api/calendar/sync/", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        self.wait_for_sync(token).await
+    }
+
+    /// Waits until no connection is pending or syncing; returns the connections.
+    pub async fn wait_for_sync(&self, token: &str) -> Value {
+        for _ in 0..200 {
+            let (_, connections) = json(
+                self.app
+                    .get("/api/calendar/connections/", token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let busy = connections
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| matches!(c["status"].as_str(), Some("pending" | "syncing")));
+            if !busy {
+                return connections;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sync did not finish; log:\n{}", self.app.log_text());
+    }
+
+    /// Titles of the upcoming events (next 30 days).
+    pub async fn upcoming_titles(&self, token: &str) -> Vec<String> {
+        let (_, events) = json(
+            self.app
+                .get("/api/calendar/events/upcoming/?limit=500", token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["title"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
