@@ -19,6 +19,7 @@ use serde_json::{json, Map, Value};
 
 use crate::errors::ApiError;
 use crate::events::{self, WriteCtx};
+use crate::push::WatchTarget;
 use crate::recur::Start;
 use crate::state::{AppState, Inner, PageCursor, PageRef, StoredEvent, SyncToken};
 use crate::util;
@@ -1049,6 +1050,9 @@ pub fn store_event(
             seq,
         },
     );
+    let target = WatchTarget::Events(inner.accounts[ix].calendars[cal_ix].id.clone());
+    let sub = inner.accounts[ix].sub.clone();
+    inner.notify(&sub, &target);
     Ok(body)
 }
 

@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 use crate::calendar::{self, store_event};
 use crate::errors::ApiError;
 use crate::events;
+use crate::push::WatchTarget;
 use crate::recur::Start;
 use crate::state::{etag_for, AppState, Calendar, Fault, Inner, Settings, StoredEvent, SyncToken};
 use crate::{util, OAuthClient};
@@ -75,6 +76,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/_emulator/requests",
             get(list_requests).delete(clear_requests),
+        )
+        .route(
+            "/_emulator/notifications",
+            get(list_notifications).delete(clear_notifications),
         )
 }
 
@@ -303,6 +308,8 @@ async fn add_calendar(
     apply_calendar_fields(&mut cal, fields)?;
     let entry = cal.list_entry();
     inner.accounts[ix].calendars.push(cal);
+    let sub = inner.accounts[ix].sub.clone();
+    inner.notify(&sub, &WatchTarget::CalendarList);
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
@@ -315,11 +322,17 @@ async fn update_calendar(
     let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
     let seq = inner.next_seq();
     let cal = &mut inner.accounts[ix].calendars[cal_ix];
-    if apply_calendar_fields(cal, fields)? {
+    let list_change = apply_calendar_fields(cal, fields)?;
+    if list_change {
         cal.list_seq = seq;
         cal.etag = etag_for(seq);
     }
-    Ok(Json(cal.list_entry()))
+    let entry = cal.list_entry();
+    if list_change {
+        let sub = inner.accounts[ix].sub.clone();
+        inner.notify(&sub, &WatchTarget::CalendarList);
+    }
+    Ok(Json(entry))
 }
 
 async fn delete_calendar(
@@ -335,6 +348,10 @@ async fn delete_calendar(
     cal.etag = etag_for(seq);
     cal.events.clear();
     cal.epoch += 1;
+    let target = WatchTarget::Events(cal.id.clone());
+    let sub = inner.accounts[ix].sub.clone();
+    inner.notify_gone(&sub, &target);
+    inner.notify(&sub, &WatchTarget::CalendarList);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -831,8 +848,8 @@ pub(crate) fn add_fault_inner(inner: &mut Inner, mut fault: Fault) -> Result<Fau
             return Err(bad("status must be an HTTP status code"));
         }
     }
-    if fault.status.is_none() && fault.delay_ms.is_none() {
-        return Err(bad("a fault needs a status or a delay_ms"));
+    if fault.status.is_none() && fault.delay_ms.is_none() && !fault.drop_connection {
+        return Err(bad("a fault needs a status, a delay_ms or drop_connection"));
     }
     fault.id = inner.next_fault_id;
     inner.next_fault_id += 1;
@@ -878,5 +895,15 @@ async fn list_requests(State(state): State<AppState>, Query(q): Query<LogQuery>)
 
 async fn clear_requests(State(state): State<AppState>) -> StatusCode {
     state.lock().log.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn list_notifications(State(state): State<AppState>) -> Json<Value> {
+    let inner = state.lock();
+    Json(serde_json::to_value(&inner.deliveries).unwrap_or(Value::Null))
+}
+
+async fn clear_notifications(State(state): State<AppState>) -> StatusCode {
+    state.lock().deliveries.clear();
     StatusCode::NO_CONTENT
 }

@@ -43,6 +43,7 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
             match f.status {
+                _ if f.drop_connection => dropped_connection(),
                 Some(status) => fault_response(f, status, &path),
                 None => next.run(req).await,
             }
@@ -80,6 +81,22 @@ fn take_fault(faults: &mut Vec<Fault>, method: &str, path: &str) -> Option<Fault
         faults.remove(ix);
     }
     Some(fault)
+}
+
+/// A 200 whose body fails at once: hyper aborts the connection, and the
+/// client sees a transport error after the headers (like a dropped link).
+fn dropped_connection() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected dropped connection",
+        ))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// The error a fault answers with, in the shape of the endpoint it hits.

@@ -34,6 +34,7 @@ mod errors;
 mod events;
 mod faults;
 mod oauth;
+mod push;
 mod recur;
 mod sample;
 mod state;
@@ -118,6 +119,9 @@ impl Emulator {
         let addr = listener.local_addr()?;
         let base_url = format!("http://{addr}");
         let shared: AppState = Arc::new(Shared::new(config, base_url.clone()));
+        let (outbox, rx) = tokio::sync::mpsc::unbounded_channel();
+        shared.lock().outbox = Some(outbox);
+        let worker = tokio::spawn(push::deliver(shared.clone(), rx));
         let app = router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -134,6 +138,7 @@ impl Emulator {
             shared,
             shutdown: Some(tx),
             task: Some(task),
+            worker,
         })
     }
 }
@@ -152,6 +157,7 @@ fn router(shared: AppState) -> Router {
     Router::new()
         .merge(oauth::routes())
         .merge(calendar::routes())
+        .merge(push::routes())
         .merge(control::routes())
         .route("/calendar/event", axum::routing::get(html_link))
         .fallback(|| async { ApiError::not_found().into_response() })
@@ -176,6 +182,8 @@ pub struct EmulatorHandle {
     shared: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The push-notification delivery worker.
+    worker: JoinHandle<()>,
 }
 
 impl EmulatorHandle {
@@ -207,6 +215,7 @@ impl EmulatorHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.worker.abort();
     }
 
     // In-process shortcuts for tests; each does what its control route does.
@@ -301,6 +310,7 @@ impl EmulatorHandle {
 
 impl Drop for EmulatorHandle {
     fn drop(&mut self) {
+        self.worker.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

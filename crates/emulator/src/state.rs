@@ -50,8 +50,11 @@ impl Shared {
     }
 
     pub fn reset(&self) {
-        let fresh = Inner::from_config(&self.config, &self.base_url);
-        *self.lock() = fresh;
+        let mut fresh = Inner::from_config(&self.config, &self.base_url);
+        let mut inner = self.lock();
+        // The delivery worker outlives resets.
+        fresh.outbox = inner.outbox.take();
+        *inner = fresh;
     }
 }
 
@@ -77,6 +80,10 @@ pub struct Settings {
     pub access_token_ttl_secs: i64,
     /// Per-user requests per minute on the Calendar API (Google: 600); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
+    /// Accept plain-http push callbacks on any host (loopback http is always accepted).
+    pub allow_http_callbacks: bool,
+    /// Longest push channel life in seconds (default and cap: 7 days).
+    pub max_channel_ttl_secs: i64,
 }
 
 impl Default for Settings {
@@ -91,6 +98,8 @@ impl Default for Settings {
             omit_refresh_token: false,
             access_token_ttl_secs: 3599,
             rate_limit_per_minute: None,
+            allow_http_callbacks: false,
+            max_channel_ttl_secs: 604_800,
         }
     }
 }
@@ -247,7 +256,7 @@ pub struct PageRef {
     pub page_no: usize,
 }
 
-/// An injected fault for the next `remaining` requests matching it.
+/// An injected fault for the next `count` requests matching it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     #[serde(default)]
@@ -273,6 +282,27 @@ pub struct Fault {
     /// Wait this long first (a slow response; with no status the request is then served).
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Send the status line and headers, then drop the connection mid-body.
+    #[serde(default)]
+    pub drop_connection: bool,
+}
+
+impl Default for Fault {
+    /// The next one request, any path, nothing injected yet (set `status`,
+    /// `delay_ms` or `drop_connection`).
+    fn default() -> Self {
+        Self {
+            id: 0,
+            path_prefix: slash(),
+            method: None,
+            count: one(),
+            status: None,
+            reason: None,
+            retry_after: None,
+            delay_ms: None,
+            drop_connection: false,
+        }
+    }
 }
 
 fn slash() -> String {
@@ -327,6 +357,9 @@ pub struct Inner {
     pub log_seq: u64,
     /// Calendar API request times per account, for the optional rate limiter.
     pub rate_window: HashMap<String, VecDeque<Timestamp>>,
+    pub channels: Vec<crate::push::Channel>,
+    pub outbox: Option<crate::push::Outbox>,
+    pub deliveries: VecDeque<crate::push::Delivery>,
     change_counter: u64,
 }
 
@@ -360,6 +393,9 @@ impl Inner {
             log: VecDeque::new(),
             log_seq: 0,
             rate_window: HashMap::new(),
+            channels: Vec::new(),
+            outbox: None,
+            deliveries: VecDeque::new(),
             change_counter: 0,
         };
         if config.sample_data {

@@ -418,6 +418,24 @@ async fn fault_injection_and_request_log() {
         StatusCode::OK
     );
 
+    // A dropped connection is a transport error for the client.
+    emu.inject_fault(calsync_emulator::Fault {
+        path_prefix: "/calendar/v3/colors".into(),
+        drop_connection: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let sent = http()
+        .get(format!("{}/colors", emu.google().api_base))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    let failed = match sent {
+        Err(_) => true,
+        Ok(resp) => resp.bytes().await.is_err(),
+    };
+    assert!(failed, "the body must not arrive");
+
     // Token endpoint faults come in the OAuth shape.
     control(
         &emu,
