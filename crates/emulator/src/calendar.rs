@@ -232,11 +232,11 @@ fn serve_page(inner: &mut Inner, page: PageRef) -> Value {
     let Some(cursor) = inner.snapshots.get(&page.snapshot).cloned() else {
         return json!({"items": []});
     };
-    let size = page_size(
-        page.page_no,
-        cursor.max_results,
-        inner.settings.uneven_pages,
-    );
+    let max = match inner.settings.page_size_cap {
+        Some(cap) => cursor.max_results.min(cap.max(1)),
+        None => cursor.max_results,
+    };
+    let size = page_size(page.page_no, max, inner.settings.uneven_pages);
     let start = page.offset.min(cursor.items.len());
     let end = (start + size).min(cursor.items.len());
     let mut out = cursor.envelope.clone();

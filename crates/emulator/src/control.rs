@@ -8,6 +8,31 @@
 //! the control API may set fields a client may not (organizer, iCalUID,
 //! series identity) and needs no token. It must never be reachable through
 //! the `/calendar/v3` routes and is never logged or faulted.
+//!
+//! `{account}` is an email (or `sub`); `{calendar}` a calendar id (URL-encoded,
+//! `primary` works). Errors use Google's envelope.
+//!
+//! | method, path | body → answer |
+//! |---|---|
+//! | GET `/_emulator/health` | → `{"ok": true}` |
+//! | POST `/_emulator/reset` | back to the start configuration → 204 |
+//! | GET, PUT `/_emulator/settings` | partial [`Settings`] JSON, e.g. `{"uneven_pages": false, "auto_approve": true}` → settings |
+//! | GET, POST `/_emulator/clients` | `{client_id, client_secret, redirect_uris[]}` → 201 |
+//! | GET, POST `/_emulator/accounts` | `{email, name?}` → 201 `{sub, email, name, calendars[]}` |
+//! | POST `/_emulator/accounts/{account}/calendars` | `{id?, summary, timeZone?, colorId?, backgroundColor?, foregroundColor?, accessRole?, hidden?, selected?, summaryOverride?, description?, location?}` → 201 list entry |
+//! | PATCH, DELETE `/_emulator/accounts/{account}/calendars/{calendar}` | same fields → entry / 204 (a tombstone for calendar-list sync) |
+//! | POST `/_emulator/accounts/{account}/invalidate-calendar-list-tokens` | → 204 |
+//! | POST `/_emulator/accounts/{account}/calendars/{calendar}/invalidate-sync-tokens` | next use of any events sync token → 410 fullSyncRequired; 204 |
+//! | GET, POST `/_emulator/accounts/{account}/calendars/{calendar}/events` | list stored (incl. cancelled) / insert Calendar-API event JSON (`id` optional; `recurringEventId` + `originalStartTime` = exception, `"status": "cancelled"` = cancelled instance; `?raw=true` stores verbatim) → 201 event |
+//! | POST `.../events/generate` | `{count, start?, every_minutes?, summary_prefix?}` → 201 `{created}` |
+//! | GET, PATCH, DELETE `.../events/{event}` | merge patch (an instance id makes an exception) / cancel (`?purge=true`: vanish without tombstone) → 204 |
+//! | POST `/_emulator/tokens/expire-access` | `{account?}` → `{expired}`; those tokens then get 401 |
+//! | POST `/_emulator/tokens/expire-refresh` | `{account?, client_id?}` → `{expired}`; refresh then gets invalid_grant |
+//! | POST `/_emulator/tokens/revoke` | `{account?, client_id?}` → `{revoked_grants}` (refresh + access tokens) |
+//! | GET `/_emulator/clock`, POST `/_emulator/clock/advance` | `{seconds}` → `{now, offset_seconds}` |
+//! | GET, POST, DELETE `/_emulator/faults` | [`Fault`]: `{path_prefix, method?, count, status?, reason?, retry_after?, delay_ms?, drop_connection?}` → 201 with `id` |
+//! | GET, DELETE `/_emulator/requests` | `?path_prefix=&since=` → `[{seq, time, method, path, query, status, account?, fault?}]` |
+//! | GET, DELETE `/_emulator/notifications` | push deliveries `[{channel_id, resource_id, state, message_number, address, status?, error?}]` |
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

@@ -196,6 +196,7 @@ async fn authorize(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Re
         prompt_consent: prompt.contains(&"consent"),
         login_hint: first(&q, "login_hint").map(str::to_owned),
         nonce: first(&q, "nonce").map(str::to_owned),
+        include_granted: first(&q, "include_granted_scopes") == Some("true"),
         created: inner.now(),
     };
     if prompt.contains(&"none") {
@@ -331,6 +332,14 @@ fn finish(inner: &mut Inner, pending: PendingAuth, ix: usize, interactive: bool)
                 .is_none_or(|g| !granted.iter().all(|s| g.contains(s))));
     let entry = inner.grants.entry(key).or_default();
     entry.extend(granted.iter().cloned());
+    let mut granted = granted;
+    if pending.include_granted {
+        for s in entry.iter() {
+            if !granted.contains(s) {
+                granted.push(s.clone());
+            }
+        }
+    }
     let code = format!("4/0A{}", util::random_token(40));
     let now = inner.now();
     inner.codes.insert(

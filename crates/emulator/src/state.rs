@@ -66,6 +66,9 @@ pub struct Settings {
     pub auto_approve: bool,
     /// Make some listing pages shorter than `maxResults` (and one empty), as Google does.
     pub uneven_pages: bool,
+    /// Serve at most this many items per page whatever `maxResults` says
+    /// (Google may return fewer); forces pagination of small calendars in tests.
+    pub page_size_cap: Option<usize>,
     /// Refresh grant also returns a new refresh token (the old one keeps working).
     pub rotate_refresh_tokens: bool,
     /// "Testing" publishing status: refresh tokens die 7 days after consent.
@@ -91,6 +94,7 @@ impl Default for Settings {
         Self {
             auto_approve: false,
             uneven_pages: true,
+            page_size_cap: None,
             rotate_refresh_tokens: false,
             testing_mode: false,
             deny_next_consent: false,
@@ -182,6 +186,8 @@ pub struct PendingAuth {
     pub prompt_consent: bool,
     pub login_hint: Option<String>,
     pub nonce: Option<String>,
+    /// `include_granted_scopes=true`: the token also covers earlier grants.
+    pub include_granted: bool,
     pub created: Timestamp,
 }
 

@@ -1,0 +1,269 @@
+//! The control API and the rarer protocol rules: calendar tombstones, forced
+//! pagination, updatedMin, the per-user rate limiter, refresh-token limits,
+//! prompt=none, reset.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn calendars_come_and_go_through_calendar_list_sync() {
+    let emu = start(true, false).await;
+    emu.add_account("dave@example.com", None);
+    let token = login(&emu, "dave@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, sync) = list_all(&emu, &token, "/users/me/calendarList", &[]).await;
+    let (status, entry) = control(
+        &emu,
+        Method::POST,
+        "/accounts/dave@example.com/calendars",
+        json!({"summary": "Team", "timeZone": "Europe/Paris", "colorId": "7"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = entry["id"].as_str().unwrap().to_owned();
+    assert!(id.ends_with("@group.calendar.google.com"));
+    let (_, body) = api_get(
+        &emu,
+        &token,
+        "/users/me/calendarList",
+        &[("syncToken", &sync)],
+    )
+    .await;
+    assert_eq!(body["items"][0]["id"], id.as_str());
+    assert_eq!(body["items"][0]["timeZone"], "Europe/Paris");
+    let sync = body["nextSyncToken"].as_str().unwrap().to_owned();
+
+    let (status, _) = control(
+        &emu,
+        Method::DELETE,
+        &format!(
+            "/accounts/dave@example.com/calendars/{}",
+            id.replace('@', "%40")
+        ),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = api_get(
+        &emu,
+        &token,
+        "/users/me/calendarList",
+        &[("syncToken", &sync)],
+    )
+    .await;
+    assert_eq!(
+        body["items"][0],
+        json!({"kind": "calendar#calendarListEntry", "etag": body["items"][0]["etag"], "id": id, "deleted": true})
+    );
+    let (status, _) = api_get(
+        &emu,
+        &token,
+        &format!("/calendars/{}/events", id.replace('@', "%40")),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (pages, _) = list_all(&emu, &token, "/users/me/calendarList", &[]).await;
+    assert_eq!(items(&pages).len(), 1);
+}
+
+#[tokio::test]
+async fn page_size_cap_updated_min_and_rate_limit() {
+    let emu = start(true, false).await;
+    emu.add_account("erin@example.com", None);
+    control(
+        &emu,
+        Method::POST,
+        "/accounts/erin@example.com/calendars/primary/events/generate",
+        json!({"count": 30}),
+    )
+    .await;
+    control(
+        &emu,
+        Method::PUT,
+        "/settings",
+        json!({"page_size_cap": 10, "uneven_pages": false}),
+    )
+    .await;
+    let token = login(&emu, "erin@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (pages, _) = list_all(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("maxResults", "2500")],
+    )
+    .await;
+    assert_eq!(pages.len(), 3);
+    assert_eq!(items(&pages).len(), 30);
+
+    // updatedMin: only what changed since, deleted included; too old → 410.
+    control(&emu, Method::POST, "/clock/advance", json!({"seconds": 60})).await;
+    let (_, clock) = control(&emu, Method::GET, "/clock", Value::Null).await;
+    let since = clock["now"].as_str().unwrap().to_owned();
+    let first = items(&pages)[0]["id"].as_str().unwrap().to_owned();
+    control(
+        &emu,
+        Method::DELETE,
+        &format!("/accounts/erin@example.com/calendars/primary/events/{first}"),
+        Value::Null,
+    )
+    .await;
+    let (_, body) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("updatedMin", &since)],
+    )
+    .await;
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(body["items"][0]["status"], "cancelled");
+    let (status, body) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("updatedMin", "2001-01-01T00:00:00Z")],
+    )
+    .await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::GONE, "updatedMinTooLongAgo")
+    );
+
+    // Per-user limiter: the third call within a minute is refused like Google does.
+    control(
+        &emu,
+        Method::PUT,
+        "/settings",
+        json!({"rate_limit_per_minute": 2}),
+    )
+    .await;
+    assert_eq!(
+        api_get(&emu, &token, "/colors", &[]).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        api_get(&emu, &token, "/colors", &[]).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = api_get(&emu, &token, "/colors", &[]).await;
+    assert_eq!(
+        (status, reason(&body)),
+        (StatusCode::FORBIDDEN, "rateLimitExceeded")
+    );
+    control(&emu, Method::POST, "/clock/advance", json!({"seconds": 61})).await;
+    assert_eq!(
+        api_get(&emu, &token, "/colors", &[]).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn refresh_token_limits_and_idle_expiry() {
+    let emu = start(true, true).await;
+    let first = login(&emu, "alice@example.com").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = login(&emu, "alice@example.com").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    // 101 issued: the oldest was dropped silently.
+    assert_eq!(refresh(&emu, &first).await.1["error"], "invalid_grant");
+    assert_eq!(refresh(&emu, &last).await.0, StatusCode::OK);
+    // Six months unused → dead.
+    control(
+        &emu,
+        Method::POST,
+        "/clock/advance",
+        json!({"seconds": 184 * 86_400}),
+    )
+    .await;
+    assert_eq!(refresh(&emu, &last).await.1["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn prompt_none_incremental_scopes_and_reset() {
+    let emu = start(true, true).await;
+    // prompt=none without an earlier grant → consent_required.
+    let resp = authorize(
+        &emu,
+        &[("prompt", "none"), ("login_hint", "alice@example.com")],
+    )
+    .await;
+    assert_eq!(
+        param(&location_params(&resp), "error"),
+        Some("consent_required")
+    );
+    let _ = login(&emu, "alice@example.com").await;
+    let resp = authorize(
+        &emu,
+        &[("prompt", "none"), ("login_hint", "alice@example.com")],
+    )
+    .await;
+    assert!(param(&location_params(&resp), "code").is_some());
+
+    // include_granted_scopes: a narrow request still yields the earlier scopes.
+    let resp = http()
+        .get(emu.google().auth_url)
+        .query(&[
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("include_granted_scopes", "true"),
+            ("login_hint", "alice@example.com"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let scope = param(&location_params(&resp), "scope").unwrap().to_owned();
+    assert!(
+        scope.contains("https://www.googleapis.com/auth/calendar"),
+        "{scope}"
+    );
+
+    // Reset forgets grants, tokens and changes.
+    control(
+        &emu,
+        Method::POST,
+        "/accounts/alice@example.com/calendars/primary/events",
+        json!({"summary": "x", "start": {"date": "2030-01-01"}, "end": {"date": "2030-01-02"}}),
+    )
+    .await;
+    let (status, _) = control(&emu, Method::POST, "/reset", Value::Null).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, stored) = control(
+        &emu,
+        Method::GET,
+        "/accounts/alice@example.com/calendars/primary/events",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        stored["items"].as_array().unwrap().len(),
+        1,
+        "only the sample dentist appointment"
+    );
+    let resp = authorize(
+        &emu,
+        &[("prompt", "none"), ("login_hint", "alice@example.com")],
+    )
+    .await;
+    assert_eq!(
+        param(&location_params(&resp), "error"),
+        Some("consent_required")
+    );
+}
