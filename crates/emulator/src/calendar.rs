@@ -715,7 +715,7 @@ async fn events_list(
                         collected.push((
                             ev.seq,
                             span.map(|s| s.0),
-                            updated_of(&ev.body_value()),
+                            updated_in(&ev.body),
                             events::list_item(ev),
                         ));
                     }
@@ -735,7 +735,7 @@ async fn events_list(
                         collected.push((
                             ev.seq,
                             start_instant(ev, &tz),
-                            updated_of(&ev.body_value()),
+                            updated_in(&ev.body),
                             events::list_item(ev),
                         ));
                     }
@@ -745,7 +745,7 @@ async fn events_list(
                         collected.push((
                             ev.seq,
                             span.map(|s| s.0),
-                            updated_of(&ev.body_value()),
+                            updated_in(&ev.body),
                             events::list_item(ev),
                         ));
                     }
@@ -802,10 +802,11 @@ async fn events_list(
     Ok(Json(serve_first(&mut inner, cursor)))
 }
 
-impl StoredEvent {
-    fn body_value(&self) -> Value {
-        Value::Object(self.body.clone())
-    }
+fn updated_in(body: &Map<String, Value>) -> String {
+    body.get("updated")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned()
 }
 
 fn updated_of(item: &Value) -> String {

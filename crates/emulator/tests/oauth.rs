@@ -434,3 +434,43 @@ async fn scopes_are_enforced_and_granular_consent_drops_scopes() {
     let (status, _) = api_get(&emu, token, "/calendars/primary/events", &[]).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn basic_auth_json_body_and_tokeninfo() {
+    let emu = start(true, true).await;
+    let code = code_for(&emu, &[("access_type", "offline")]).await;
+    // client_secret_basic + a JSON body (google-auth can send either).
+    let resp = http()
+        .post(emu.google().token_url)
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .json(&json!({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": VERIFIER}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("no-store"));
+    let body: Value = resp.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    let resp = http()
+        .get(format!("{}/tokeninfo", emu.base_url()))
+        .query(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    let info: Value = resp.json().await.unwrap();
+    assert_eq!(info["aud"], CLIENT_ID);
+    assert_eq!(info["email"], "alice@example.com");
+    let resp = http()
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            emu.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let disco: Value = resp.json().await.unwrap();
+    assert_eq!(disco["token_endpoint"], emu.google().token_url.as_str());
+}
