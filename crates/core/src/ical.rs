@@ -75,6 +75,5 @@ pub fn parse(bytes: &[u8]) -> Result<Calendar, IcalError> {
         });
     }
     let text = decode(bytes);
-    let roots = component::parse_tree(&text)?;
-    Ok(events::to_calendar(&roots))
+    events::read_text(&text)
 }

@@ -247,14 +247,14 @@ impl Series {
 /// One occurrence of a series.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Occurrence {
-    /// The series' UID.
-    pub uid: String,
+    /// The series' UID (shared by all occurrences of the series).
+    pub uid: std::sync::Arc<str>,
     /// Start; the same kind as the series' start (or the override's).
     pub start: Time,
     /// End, exclusive; a date for all-day occurrences.
     pub end: Time,
     /// Summary (the override's, for changed instances).
-    pub summary: String,
+    pub summary: std::sync::Arc<str>,
     /// The original start, for instances of a recurring series.
     pub recurrence_id: Option<Time>,
     /// Status, if the source gave one.

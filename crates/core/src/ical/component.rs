@@ -16,7 +16,7 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone, Default)]
 pub struct Component<'a> {
     /// Upper-case component name, e.g. `VEVENT`.
-    pub name: String,
+    pub name: &'static str,
     /// Properties in file order.
     pub props: Vec<ContentLine<'a>>,
     /// Kept sub-components.
@@ -47,7 +47,7 @@ enum Frame<'a> {
 impl Frame<'_> {
     fn name(&self) -> &str {
         match self {
-            Frame::Keep(c) => &c.name,
+            Frame::Keep(c) => c.name,
             Frame::Skip(n) => n,
         }
     }
@@ -96,6 +96,14 @@ fn keeps_component(stack: &[Frame<'_>], name: &str) -> bool {
     }
 }
 
+/// The static spelling of a kept component name.
+fn kept_name(name: &str) -> &'static str {
+    ["VCALENDAR", "VEVENT", "VTIMEZONE", "STANDARD", "DAYLIGHT"]
+        .into_iter()
+        .find(|n| *n == name)
+        .unwrap_or("")
+}
+
 fn keeps_property(component: &str, prop: &str) -> bool {
     const EVENT: &[&str] = &[
         "UID",
@@ -108,8 +116,6 @@ fn keeps_property(component: &str, prop: &str) -> bool {
         "RECURRENCE-ID",
         "SUMMARY",
         "STATUS",
-        "LOCATION",
-        "DESCRIPTION",
         "SEQUENCE",
     ];
     const ZONE: &[&str] = &[
@@ -130,6 +136,105 @@ fn keeps_property(component: &str, prop: &str) -> bool {
     list.iter().any(|n| n.eq_ignore_ascii_case(prop))
 }
 
+/// Which components a pass over the text keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Everything calsync reads, VEVENTs attached to their calendar.
+    All,
+    /// Only VCALENDAR properties and VTIMEZONEs (VEVENTs skipped unread).
+    Zones,
+    /// Only VEVENTs, each handed to the sink when it ends, so that a large
+    /// feed never holds all its event components at once.
+    Events,
+}
+
+/// Receives each VEVENT of an [`Pass::Events`] pass with the index of its
+/// VCALENDAR (`None` for a VEVENT outside any).
+pub type EventSink<'s, 'a> = &'s mut dyn FnMut(Option<usize>, Component<'a>);
+
+struct Builder<'a, 's> {
+    pass: Pass,
+    roots: Vec<Component<'a>>,
+    stack: Vec<Frame<'a>>,
+    calendars: usize,
+    current: Option<usize>,
+    sink: Option<EventSink<'s, 'a>>,
+}
+
+impl<'a> Builder<'a, '_> {
+    fn keeps(&self, name: &str) -> bool {
+        match (name, self.pass) {
+            ("VEVENT", Pass::Zones) | ("VTIMEZONE" | "STANDARD" | "DAYLIGHT", Pass::Events) => {
+                false
+            }
+            _ => keeps_component(&self.stack, name),
+        }
+    }
+
+    fn begin(&mut self, name: String) -> Result<(), IcalError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(IcalError::TooDeep(MAX_DEPTH));
+        }
+        if TOP_LEVEL.contains(&name.as_str()) {
+            if let Some(pos) = self.stack.iter().position(|f| is_standard(f.name())) {
+                self.close_to(pos);
+            }
+        }
+        if self.keeps(&name) {
+            if name == "VCALENDAR" {
+                self.current = Some(self.calendars);
+                self.calendars += 1;
+            }
+            self.stack.push(Frame::Keep(Component {
+                name: kept_name(&name),
+                ..Component::default()
+            }));
+        } else {
+            self.stack.push(Frame::Skip(name));
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, name: &str) {
+        if let Some(pos) = self
+            .stack
+            .iter()
+            .rposition(|f| f.name().eq_ignore_ascii_case(name))
+        {
+            self.close_to(pos);
+        }
+    }
+
+    fn close_to(&mut self, depth: usize) {
+        while self.stack.len() > depth {
+            self.close_top();
+        }
+    }
+
+    fn close_top(&mut self) {
+        let Some(Frame::Keep(done)) = self.stack.pop() else {
+            return;
+        };
+        if done.name == "VCALENDAR" {
+            self.current = None;
+        }
+        if done.name == "VEVENT" && self.pass == Pass::Events {
+            if let Some(sink) = self.sink.as_mut() {
+                sink(self.current, done);
+            }
+            return;
+        }
+        let parent = self.stack.iter_mut().rev().find_map(|f| match f {
+            Frame::Keep(c) => Some(c),
+            Frame::Skip(_) => None,
+        });
+        match parent {
+            Some(parent) => parent.children.push(done),
+            None => self.roots.push(done),
+        }
+    }
+}
+
 /// Parses `text` into its top-level kept components (VCALENDARs, and bare
 /// VEVENT/VTIMEZONE components found outside any VCALENDAR).
 ///
@@ -137,65 +242,61 @@ fn keeps_property(component: &str, prop: &str) -> bool {
 /// close the nearest matching BEGIN; components left open at the end of the
 /// text are closed there.
 pub fn parse_tree(text: &str) -> Result<Vec<Component<'_>>, IcalError> {
-    let mut roots = Vec::new();
-    let mut stack: Vec<Frame<'_>> = Vec::new();
+    parse_pass(text, Pass::All, None)
+}
+
+/// One pass over `text` keeping what `pass` asks for; VEVENTs of an
+/// [`Pass::Events`] pass go to `sink` instead of the tree.
+pub fn parse_pass<'a>(
+    text: &'a str,
+    pass: Pass,
+    sink: Option<EventSink<'_, 'a>>,
+) -> Result<Vec<Component<'a>>, IcalError> {
+    let mut b = Builder {
+        pass,
+        roots: Vec::new(),
+        stack: Vec::new(),
+        calendars: 0,
+        current: None,
+        sink,
+    };
     for raw in Unfolder::new(text) {
-        let Some(line) = split_line(raw) else {
-            continue;
+        // The name nearly always ends on the first physical line; when it
+        // does not, the line is unfolded first (the slow path).
+        let (name, early) = match raw.name() {
+            Some(name) => (name, None),
+            None if raw.folded => match split_line(raw.unfold()) {
+                Some(line) => ("", Some(line)),
+                None => continue,
+            },
+            None => continue,
         };
-        if line.name.eq_ignore_ascii_case("BEGIN") {
-            let name = line.value.trim().to_ascii_uppercase();
-            if stack.len() >= MAX_DEPTH {
-                return Err(IcalError::TooDeep(MAX_DEPTH));
-            }
-            if TOP_LEVEL.contains(&name.as_str()) {
-                if let Some(pos) = stack.iter().position(|f| is_standard(f.name())) {
-                    while stack.len() > pos {
-                        close_top(&mut stack, &mut roots);
+        let name = early.as_ref().map_or(name, |l| l.name.as_ref());
+        let is_begin = name.eq_ignore_ascii_case("BEGIN");
+        let is_end = name.eq_ignore_ascii_case("END");
+        if !is_begin && !is_end {
+            // Most lines (ATTENDEE, DESCRIPTION, X-...) are dropped here,
+            // before any splitting or unfolding.
+            if let Some(Frame::Keep(c)) = b.stack.last_mut() {
+                if keeps_property(c.name, name) {
+                    if let Some(line) = early.or_else(|| split_line(raw.unfold())) {
+                        c.props.push(line);
                     }
                 }
             }
-            if keeps_component(&stack, &name) {
-                stack.push(Frame::Keep(Component {
-                    name,
-                    ..Component::default()
-                }));
-            } else {
-                stack.push(Frame::Skip(name));
-            }
-        } else if line.name.eq_ignore_ascii_case("END") {
-            let name = line.value.trim();
-            if let Some(pos) = stack
-                .iter()
-                .rposition(|f| f.name().eq_ignore_ascii_case(name))
-            {
-                while stack.len() > pos {
-                    close_top(&mut stack, &mut roots);
-                }
-            }
-        } else if let Some(Frame::Keep(c)) = stack.last_mut() {
-            if keeps_property(&c.name, &line.name) {
-                c.props.push(line);
-            }
+            continue;
+        }
+        let Some(line) = early.or_else(|| split_line(raw.unfold())) else {
+            continue;
+        };
+        if is_begin {
+            b.begin(line.value.trim().to_ascii_uppercase())?;
+        } else {
+            b.end(line.value.trim());
         }
     }
-    while !stack.is_empty() {
-        close_top(&mut stack, &mut roots);
-    }
-    Ok(roots)
-}
-
-fn close_top<'a>(stack: &mut Vec<Frame<'a>>, roots: &mut Vec<Component<'a>>) {
-    if let Some(Frame::Keep(done)) = stack.pop() {
-        let parent = stack.iter_mut().rev().find_map(|f| match f {
-            Frame::Keep(c) => Some(c),
-            Frame::Skip(_) => None,
-        });
-        match parent {
-            Some(parent) => parent.children.push(done),
-            None => roots.push(done),
-        }
-    }
+    b.close_to(0);
+    Ok(b.roots)
 }
 
 #[cfg(test)]
@@ -232,6 +333,19 @@ mod tests {
         let roots = parse_tree(text).unwrap();
         assert_eq!(roots.len(), 1);
         assert_eq!(roots[0].children.len(), 2);
+    }
+
+    #[test]
+    fn reads_names_folded_before_the_colon() {
+        let roots = parse_tree(
+            "BEGIN:VEVENT\nUID\n\n :abc\nDTSTART\n ;VALUE=DATE\n :20031225\nEND:VEVENT\n",
+        )
+        .unwrap();
+        assert_eq!(roots[0].prop("UID").unwrap().value, "abc");
+        assert_eq!(
+            roots[0].prop("DTSTART").unwrap().param("VALUE"),
+            Some("DATE")
+        );
     }
 
     #[test]

@@ -6,13 +6,13 @@ use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 
-use super::component::Component;
+use super::component::{parse_pass, Component, Pass};
 use super::lexer::ContentLine;
 use super::value::{
     parse_duration, parse_period, parse_time, parse_utc_offset, split_list, unescape_text,
     PeriodEnd, RawTime,
 };
-use super::{Calendar, Skipped};
+use super::{Calendar, IcalError, Skipped};
 use crate::recur::{series_add_length, EndSpec, Override, RDate, Rule, Series, Status, Time};
 use crate::tz::vtimezone::{self, Observance};
 use crate::tz::{local_to_zoned, resolve_name};
@@ -99,7 +99,7 @@ fn is_date(p: &ContentLine<'_>) -> bool {
 }
 
 fn observance(c: &Component<'_>) -> Option<Observance> {
-    let dst = match c.name.as_str() {
+    let dst = match c.name {
         "DAYLIGHT" => true,
         "STANDARD" => false,
         _ => return None,
@@ -311,102 +311,129 @@ fn to_override(e: Event, rid: Time, future: bool) -> Override {
     }
 }
 
-/// Reads one calendar's events (its VEVENT and VTIMEZONE children).
-fn read_calendar(
-    events: &[&Component<'_>],
-    vtimezones: Vec<&Component<'_>>,
-    x_wr: Option<&str>,
-    out: &mut Calendar,
-) {
-    let mut zones = Zones::new(vtimezones, x_wr);
-    let mut masters: Vec<(i64, Series)> = Vec::new();
-    let mut orphans: Vec<Series> = Vec::new();
-    let mut master_by_uid: HashMap<String, usize> = HashMap::new();
-    let mut overrides: Vec<(Event, Time, bool)> = Vec::new();
-    for c in events {
-        let Some(ev) = read_event(c, &mut zones, &mut out.skipped) else {
-            continue;
+/// The events of one VCALENDAR being read: its zones and the grouping of
+/// masters and overrides by UID.
+struct CalendarState<'c, 'a> {
+    zones: Zones<'c, 'a>,
+    masters: Vec<(i64, Series)>,
+    master_by_uid: HashMap<String, usize>,
+    overrides: Vec<(Event, Time, bool)>,
+    orphans: Vec<Series>,
+}
+
+impl<'c, 'a> CalendarState<'c, 'a> {
+    fn new(vtimezones: Vec<&'c Component<'a>>, x_wr: Option<&str>) -> Self {
+        CalendarState {
+            zones: Zones::new(vtimezones, x_wr),
+            masters: Vec::new(),
+            master_by_uid: HashMap::new(),
+            overrides: Vec::new(),
+            orphans: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, c: &Component<'_>, skipped: &mut Vec<Skipped>) {
+        let Some(ev) = read_event(c, &mut self.zones, skipped) else {
+            return;
         };
         match (ev.recurrence_id.clone(), ev.uid.clone()) {
-            (Some((rid, future)), Some(_)) => overrides.push((ev, rid, future)),
-            (_, Some(uid)) => match master_by_uid.get(&uid) {
+            (Some((rid, future)), Some(_)) => self.overrides.push((ev, rid, future)),
+            (Some(_), None) => {
+                let mut single = ev.series;
+                single.rules.clear();
+                single.rdates.clear();
+                self.orphans.push(single);
+            }
+            (None, Some(uid)) => match self.master_by_uid.get(&uid) {
                 // The same event exported twice: the higher SEQUENCE is the
                 // newer version (RFC 5545 §3.8.7.4); on a tie the later wins.
                 Some(&i) => {
-                    if let Some(slot) = masters.get_mut(i) {
+                    if let Some(slot) = self.masters.get_mut(i) {
                         if ev.sequence >= slot.0 {
                             *slot = (ev.sequence, ev.series);
                         }
                     }
                 }
                 None => {
-                    master_by_uid.insert(uid, masters.len());
-                    masters.push((ev.sequence, ev.series));
+                    self.master_by_uid.insert(uid, self.masters.len());
+                    self.masters.push((ev.sequence, ev.series));
                 }
             },
-            (Some(_), None) => {
-                let mut single = ev.series;
-                single.rules.clear();
-                single.rdates.clear();
-                orphans.push(single);
-            }
-            (None, None) => masters.push((ev.sequence, ev.series)),
+            (None, None) => self.masters.push((ev.sequence, ev.series)),
         }
     }
-    // When an instance was exported twice, the higher SEQUENCE wins; equal
-    // ones keep file order, so the later copy wins.
-    overrides.sort_by_key(|(e, _, _)| e.sequence);
-    for (ev, rid, future) in overrides {
-        let uid = ev.uid.clone().unwrap_or_default();
-        match master_by_uid.get(&uid).and_then(|&i| masters.get_mut(i)) {
-            Some((_, master)) => {
-                master.overrides.retain(|o| o.recurrence_id != rid);
-                master.overrides.push(to_override(ev, rid, future));
-            }
-            // Without its master, an override is the one instance it
-            // describes; its own RRULE/RDATE belong to a series we lack.
-            None => {
-                let mut single = ev.series;
-                single.rules.clear();
-                single.rdates.clear();
-                single.exdates.clear();
-                orphans.retain(|o| !(o.uid == single.uid && o.start == single.start));
-                orphans.push(single);
+
+    fn finish(mut self, out: &mut Calendar) {
+        // When an instance was exported twice, the higher SEQUENCE wins;
+        // equal ones keep file order, so the later copy wins.
+        self.overrides.sort_by_key(|(e, _, _)| e.sequence);
+        for (ev, rid, future) in self.overrides {
+            let uid = ev.uid.clone().unwrap_or_default();
+            match self
+                .master_by_uid
+                .get(&uid)
+                .and_then(|&i| self.masters.get_mut(i))
+            {
+                Some((_, master)) => {
+                    master.overrides.retain(|o| o.recurrence_id != rid);
+                    master.overrides.push(to_override(ev, rid, future));
+                }
+                // Without its master, an override is the one instance it
+                // describes; its own RRULE/RDATE belong to a series we lack.
+                None => {
+                    let mut single = ev.series;
+                    single.rules.clear();
+                    single.rdates.clear();
+                    single.exdates.clear();
+                    self.orphans
+                        .retain(|o| !(o.uid == single.uid && o.start == single.start));
+                    self.orphans.push(single);
+                }
             }
         }
+        out.series.extend(self.masters.into_iter().map(|(_, s)| s));
+        out.series.extend(self.orphans);
     }
-    out.series.extend(masters.into_iter().map(|(_, s)| s));
-    out.series.extend(orphans);
 }
-/// Turns parsed roots into a [`Calendar`]. Each VCALENDAR keeps its own
-/// zones; VEVENTs and VTIMEZONEs outside any VCALENDAR form one more.
-pub(super) fn to_calendar(roots: &[Component<'_>]) -> Calendar {
-    let mut out = Calendar::default();
-    let mut bare_events = Vec::new();
+
+/// Reads `text` in two passes: first the zones (VTIMEZONEs may follow the
+/// events that use them), then the events one at a time.
+pub(super) fn read_text(text: &str) -> Result<Calendar, IcalError> {
+    let roots = parse_pass(text, Pass::Zones, None)?;
+    let mut calendars: Vec<CalendarState<'_, '_>> = Vec::new();
     let mut bare_zones = Vec::new();
-    for root in roots {
-        match root.name.as_str() {
+    for root in &roots {
+        match root.name {
             "VCALENDAR" => {
-                let events: Vec<&Component<'_>> = root
-                    .children
-                    .iter()
-                    .filter(|c| c.name == "VEVENT")
-                    .collect();
                 let zones = root
                     .children
                     .iter()
                     .filter(|c| c.name == "VTIMEZONE")
                     .collect();
                 let x_wr = root.prop("X-WR-TIMEZONE").map(|p| p.value.as_ref());
-                read_calendar(&events, zones, x_wr, &mut out);
+                calendars.push(CalendarState::new(zones, x_wr));
             }
-            "VEVENT" => bare_events.push(root),
             "VTIMEZONE" => bare_zones.push(root),
             _ => {}
         }
     }
-    if !bare_events.is_empty() {
-        read_calendar(&bare_events, bare_zones, None, &mut out);
+    let mut bare = CalendarState::new(bare_zones, None);
+    let mut skipped = Vec::new();
+    let mut sink = |index: Option<usize>, c: Component<'_>| {
+        let state = match index.and_then(|i| calendars.get_mut(i)) {
+            Some(state) => state,
+            None => &mut bare,
+        };
+        state.add(&c, &mut skipped);
+    };
+    parse_pass(text, Pass::Events, Some(&mut sink))?;
+    let mut out = Calendar {
+        series: Vec::new(),
+        skipped,
+    };
+    for state in calendars {
+        state.finish(&mut out);
     }
-    out
+    bare.finish(&mut out);
+    Ok(out)
 }

@@ -82,29 +82,83 @@ fn memchr_eol(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n' || b == b'\r')
 }
 
+/// One logical line as it sits in the input: its first physical line and
+/// the whole span with any continuation lines. Unfolding (which allocates)
+/// is left to [`RawLine::unfold`], so that lines calsync ignores cost
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawLine<'a> {
+    /// The first physical line.
+    pub first: &'a str,
+    /// The first line and its continuations, line breaks included.
+    pub span: &'a str,
+    /// Whether continuation lines follow.
+    pub folded: bool,
+}
+
+impl<'a> RawLine<'a> {
+    /// The property name, read from the first physical line when the name
+    /// ends there (it nearly always does).
+    pub fn name(&self) -> Option<&'a str> {
+        let end = self.first.find([';', ':'])?;
+        Some(self.first[..end].trim())
+    }
+
+    /// The logical line: continuation lines joined without their leading
+    /// whitespace character (§3.1).
+    pub fn unfold(&self) -> Cow<'a, str> {
+        if !self.folded {
+            return Cow::Borrowed(self.first);
+        }
+        let mut joined = String::with_capacity(self.span.len());
+        for (i, piece) in self
+            .span
+            .split(['\r', '\n'])
+            .filter(|p| !p.is_empty())
+            .enumerate()
+        {
+            if i == 0 {
+                joined.push_str(piece);
+            } else {
+                // Always a space or tab here: that is what made it a continuation.
+                joined.push_str(piece.get(1..).unwrap_or(""));
+            }
+        }
+        Cow::Owned(joined)
+    }
+}
+
 impl<'a> Iterator for Unfolder<'a> {
-    type Item = Cow<'a, str>;
+    type Item = RawLine<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
+            let before = self.rest;
             let first = self.physical()?;
             if !self.next_is_continuation() {
                 if first.trim().is_empty() {
                     continue;
                 }
-                return Some(Cow::Borrowed(first));
+                return Some(RawLine {
+                    first,
+                    span: first,
+                    folded: false,
+                });
             }
-            let mut joined = String::from(first);
             while self.next_is_continuation() {
-                if let Some(cont) = self.physical() {
-                    // The fold is CRLF followed by exactly one whitespace char.
-                    joined.push_str(&cont[1..]);
-                }
+                self.physical();
             }
-            if joined.trim().is_empty() {
+            let consumed = before.len() - self.rest.len();
+            let span = before[..consumed].trim_end_matches(['\r', '\n']);
+            let line = RawLine {
+                first,
+                span,
+                folded: true,
+            };
+            if line.unfold().trim().is_empty() {
                 continue;
             }
-            return Some(Cow::Owned(joined));
+            return Some(line);
         }
     }
 }
@@ -201,7 +255,7 @@ mod tests {
     #[test]
     fn unfolds_crlf_and_lf() {
         let text = "A:1\r\n\r\n 2\r\nB;X=\"a:b\";Y=c:v\nC:x\n\tyz";
-        let lines: Vec<_> = Unfolder::new(text).collect();
+        let lines: Vec<_> = Unfolder::new(text).map(|l| l.unfold()).collect();
         assert_eq!(lines, vec!["A:12", "B;X=\"a:b\";Y=c:v", "C:xyz"]);
         let b = split_line(lines[1].clone()).unwrap();
         assert_eq!(b.name, "B");

@@ -5,7 +5,8 @@
 //! clock (its "frame"); they become [`Time`] values only once they are known
 //! to be needed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 
@@ -66,12 +67,20 @@ impl Frame {
             _ => self.secs(t),
         }
     }
+}
 
-    fn key_of_secs(&self, secs: i64) -> Option<i64> {
-        match self {
-            Frame::Zoned(_) => self.make(secs).map(|t| self.key(&t)),
-            _ => Some(secs),
-        }
+/// A small set of keys; usually empty, so a sorted vector beats hashing.
+struct SortedSet(Vec<i64>);
+
+impl SortedSet {
+    fn new(items: impl Iterator<Item = i64>) -> Self {
+        let mut v: Vec<i64> = items.collect();
+        v.sort_unstable();
+        SortedSet(v)
+    }
+
+    fn contains(&self, k: &i64) -> bool {
+        !self.0.is_empty() && self.0.binary_search(k).is_ok()
     }
 }
 
@@ -275,47 +284,50 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
     starts.sort_unstable();
     starts.dedup();
 
-    let removed: HashSet<i64> = series
-        .exdates
+    let removed = SortedSet::new(
+        series
+            .exdates
+            .iter()
+            .chain(&series.cancelled)
+            .map(|t| frame.key(t)),
+    );
+    let removed_days = SortedSet::new(
+        series
+            .exdates
+            .iter()
+            .chain(&series.cancelled)
+            .filter(|t| t.is_date() && !date_only)
+            .map(|t| civil::secs_of(t.civil()).div_euclid(DAY)),
+    );
+    let overridden = SortedSet::new(series.overrides.iter().map(|o| frame.key(&o.recurrence_id)));
+    let uid: Arc<str> = Arc::from(series.uid.as_str());
+    let summary_arc: Arc<str> = Arc::from(series.summary.as_str());
+    let future_summaries: Vec<Arc<str>> = futures
         .iter()
-        .chain(&series.cancelled)
-        .map(|t| frame.key(t))
-        .collect();
-    let removed_days: HashSet<i64> = series
-        .exdates
-        .iter()
-        .chain(&series.cancelled)
-        .filter(|t| t.is_date() && !date_only)
-        .map(|t| civil::secs_of(t.civil()).div_euclid(DAY))
-        .collect();
-    let overridden: HashSet<i64> = series
-        .overrides
-        .iter()
-        .map(|o| frame.key(&o.recurrence_id))
+        .map(|f| Arc::from(f.1.summary.as_str()))
         .collect();
 
     let mut out = Vec::new();
     for s in starts {
-        let Some(key) = frame.key_of_secs(s) else {
+        let Some(original) = frame.make(s) else {
             continue;
         };
+        let key = frame.key(&original);
         if removed.contains(&key)
             || removed_days.contains(&s.div_euclid(DAY))
             || overridden.contains(&key)
         {
             continue;
         }
-        let Some(original) = frame.make(s) else {
-            continue;
-        };
-        let future = futures.iter().rev().find(|f| f.0 < s);
-        let (start, len, summary, status) = match future {
-            Some(&(_, o, shift)) => match frame.make(s + shift) {
-                Some(t) => (t, event_length(&o.start, &o.end), &o.summary, o.status),
-                None => continue,
-            },
-            None => (original.clone(), base_len, &series.summary, series.status),
-        };
+        let future = futures.iter().rposition(|f| f.0 < s);
+        let (start, len, summary, status) =
+            match future.and_then(|i| futures.get(i).zip(future_summaries.get(i))) {
+                Some((&(_, o, shift), summary)) => match frame.make(s + shift) {
+                    Some(t) => (t, event_length(&o.start, &o.end), summary, o.status),
+                    None => continue,
+                },
+                None => (original.clone(), base_len, &summary_arc, series.status),
+            };
         let end = match period_ends.get(&s) {
             Some(e) if future.is_none() => e.clone(),
             _ => match add_length(&start, &len) {
@@ -332,7 +344,7 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
         }
         let recurring = !series.rules.is_empty() || !series.rdates.is_empty();
         out.push(Occurrence {
-            uid: series.uid.clone(),
+            uid: uid.clone(),
             start,
             end,
             summary: summary.clone(),
@@ -358,15 +370,15 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
             break;
         }
         out.push(Occurrence {
-            uid: series.uid.clone(),
+            uid: uid.clone(),
             start: o.start.clone(),
             end,
-            summary: o.summary.clone(),
+            summary: Arc::from(o.summary.as_str()),
             recurrence_id: Some(o.recurrence_id.clone()),
             status: o.status,
         });
     }
-    out.sort_by_key(|o| o.start.timestamp_in(&window.floating_zone));
+    out.sort_by_cached_key(|o| o.start.timestamp_in(&window.floating_zone));
     Ok(Expansion {
         occurrences: out,
         truncated,

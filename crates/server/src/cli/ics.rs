@@ -38,7 +38,8 @@ fn parse_instant(flag: &str, value: &str) -> anyhow::Result<Timestamp> {
 fn read_limited(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut bytes = Vec::new();
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(MAX_INPUT_BYTES) + 1);
     let limit = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
     file.take(limit)
         .read_to_end(&mut bytes)
@@ -53,24 +54,111 @@ fn read_limited(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn fmt_time(t: &Time) -> String {
-    match t {
-        Time::Date(d) => d.to_string(),
-        Time::Floating(dt) => dt.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
-        Time::Zoned(z) => z.timestamp().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+/// Writes `t` in the output format: `YYYY-MM-DD` for dates, floating
+/// times without offset, zoned times in UTC with `Z`. Formatted by hand:
+/// this runs once per occurrence and `fmt` machinery dominated profiles.
+fn write_time(out: &mut impl Write, t: &Time) -> std::io::Result<()> {
+    let (date, time, zulu) = match t {
+        Time::Date(d) => (*d, None, false),
+        Time::Floating(dt) => (dt.date(), Some(dt.time()), false),
+        Time::Zoned(z) => {
+            let dt = jiff::tz::TimeZone::UTC.to_datetime(z.timestamp());
+            (dt.date(), Some(dt.time()), true)
+        }
+    };
+    let mut buf = [0u8; 22];
+    buf[0] = b'"';
+    let year = i32::from(date.year());
+    if !(0..=9999).contains(&year) {
+        return write!(out, "\"{t:?}\"");
+    }
+    digits(&mut buf[1..5], year);
+    buf[5] = b'-';
+    digits(&mut buf[6..8], i32::from(date.month()));
+    buf[8] = b'-';
+    digits(&mut buf[9..11], i32::from(date.day()));
+    let mut n = 11;
+    if let Some(tm) = time {
+        buf[11] = b'T';
+        digits(&mut buf[12..14], i32::from(tm.hour()));
+        buf[14] = b':';
+        digits(&mut buf[15..17], i32::from(tm.minute()));
+        buf[17] = b':';
+        digits(&mut buf[18..20], i32::from(tm.second()));
+        n = 20;
+        if zulu {
+            buf[20] = b'Z';
+            n = 21;
+        }
+    }
+    buf[n] = b'"';
+    out.write_all(&buf[..=n])
+}
+
+/// Fills `dst` with the decimal digits of `v`, zero-padded.
+fn digits(dst: &mut [u8], mut v: i32) {
+    for d in dst.iter_mut().rev() {
+        *d = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
     }
 }
 
-fn to_json(o: &Occurrence) -> serde_json::Value {
-    serde_json::json!({
-        "start": fmt_time(&o.start),
-        "end": fmt_time(&o.end),
-        "summary": o.summary,
-        "all_day": o.start.is_date(),
-        "uid": o.uid,
-        "recurrence_id": o.recurrence_id.as_ref().map(fmt_time),
-        "status": o.status.map(|s| s.as_str()),
-    })
+/// Writes `s` as a JSON string (RFC 8259 §7).
+fn write_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            _ => None,
+        };
+        if esc.is_some() || b < 0x20 {
+            out.write_all(&s.as_bytes()[start..i])?;
+            match esc {
+                Some(e) => out.write_all(e)?,
+                None => write!(out, "\\u{b:04x}")?,
+            }
+            start = i + 1;
+        }
+    }
+    out.write_all(&s.as_bytes()[start..])?;
+    out.write_all(b"\"")
+}
+
+/// One occurrence as a JSON line: start, end, summary, all_day, uid,
+/// recurrence_id, status.
+fn write_occurrence(out: &mut impl Write, o: &Occurrence) -> std::io::Result<()> {
+    out.write_all(b"{\"start\":")?;
+    write_time(out, &o.start)?;
+    out.write_all(b",\"end\":")?;
+    write_time(out, &o.end)?;
+    out.write_all(b",\"summary\":")?;
+    write_str(out, &o.summary)?;
+    out.write_all(if o.start.is_date() {
+        b",\"all_day\":true,\"uid\":"
+    } else {
+        b",\"all_day\":false,\"uid\":"
+    })?;
+    write_str(out, &o.uid)?;
+    out.write_all(b",\"recurrence_id\":")?;
+    match &o.recurrence_id {
+        Some(t) => write_time(out, t)?,
+        None => out.write_all(b"null")?,
+    }
+    out.write_all(b",\"status\":")?;
+    match o.status {
+        Some(s) => {
+            out.write_all(b"\"")?;
+            out.write_all(s.as_str().as_bytes())?;
+            out.write_all(b"\"")?;
+        }
+        None => out.write_all(b"null")?,
+    }
+    out.write_all(b"}\n")
 }
 
 /// Runs the command, writing to standard output.
@@ -88,7 +176,7 @@ pub fn expand(args: &ExpandArgs) -> anyhow::Result<()> {
     let calendar =
         ical::parse(&bytes).with_context(|| format!("cannot read {}", args.file.display()))?;
     let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     for series in &calendar.series {
         let expansion = recur::expand(series, &window)?;
         if expansion.truncated {
@@ -98,10 +186,43 @@ pub fn expand(args: &ExpandArgs) -> anyhow::Result<()> {
             );
         }
         for o in &expansion.occurrences {
-            serde_json::to_writer(&mut out, &to_json(o))?;
-            out.write_all(b"\n")?;
+            write_occurrence(&mut out, o)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_times() {
+        let mut out = Vec::new();
+        write_time(&mut out, &Time::Date(jiff::civil::date(2024, 3, 10))).unwrap();
+        write_time(
+            &mut out,
+            &Time::Floating(jiff::civil::date(2024, 3, 10).at(9, 5, 0, 0)),
+        )
+        .unwrap();
+        let z = jiff::civil::date(2024, 3, 10)
+            .at(9, 5, 7, 0)
+            .in_tz("Europe/Berlin")
+            .unwrap();
+        write_time(&mut out, &Time::Zoned(z)).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"2024-03-10\"\"2024-03-10T09:05:00\"\"2024-03-10T08:05:07Z\""
+        );
+    }
+
+    #[test]
+    fn escapes_json_strings() {
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\nd\u{1}é").unwrap();
+        let back: String = serde_json::from_slice(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}é");
+    }
 }
