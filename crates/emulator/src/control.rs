@@ -43,13 +43,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::calendar::{self, store_event};
+use crate::calendar;
 use crate::errors::ApiError;
-use crate::events;
 use crate::push::WatchTarget;
-use crate::recur::Start;
-use crate::state::{etag_for, AppState, Calendar, Fault, Inner, Settings, StoredEvent, SyncToken};
-use crate::{util, OAuthClient};
+use crate::state::{etag_for, AppState, Calendar, Fault, Inner, Settings, SyncToken};
+use crate::{control_events, util, OAuthClient};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -79,15 +77,17 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/_emulator/accounts/{account}/calendars/{calendar}/events",
-            get(list_events).post(add_event),
+            get(control_events::list_events).post(control_events::add_event),
         )
         .route(
             "/_emulator/accounts/{account}/calendars/{calendar}/events/generate",
-            post(generate_events),
+            post(control_events::generate_events),
         )
         .route(
             "/_emulator/accounts/{account}/calendars/{calendar}/events/{event}",
-            get(get_event).patch(update_event).delete(delete_event),
+            get(control_events::get_event)
+                .patch(control_events::update_event)
+                .delete(control_events::delete_event),
         )
         .route("/_emulator/tokens/expire-access", post(expire_access))
         .route("/_emulator/tokens/expire-refresh", post(expire_refresh))
@@ -108,17 +108,17 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
-fn bad(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid", message)
 }
 
-fn account_ix(inner: &Inner, account: &str) -> Result<usize> {
+pub(crate) fn account_ix(inner: &Inner, account: &str) -> Result<usize> {
     inner.account_ix(account).ok_or_else(ApiError::not_found)
 }
 
-fn calendar_ixs(inner: &Inner, account: &str, calendar: &str) -> Result<(usize, usize)> {
+pub(crate) fn calendar_ixs(inner: &Inner, account: &str, calendar: &str) -> Result<(usize, usize)> {
     let ix = account_ix(inner, account)?;
     let cal = inner
         .calendar_ix(ix, calendar)
@@ -126,7 +126,7 @@ fn calendar_ixs(inner: &Inner, account: &str, calendar: &str) -> Result<(usize, 
     Ok((ix, cal))
 }
 
-fn object(body: Value) -> Result<Map<String, Value>> {
+pub(crate) fn object(body: Value) -> Result<Map<String, Value>> {
     match body {
         Value::Object(m) => Ok(m),
         _ => Err(bad("expected a JSON object")),
@@ -415,308 +415,6 @@ async fn invalidate_list_tokens(
     let ix = account_ix(&inner, &account)?;
     inner.accounts[ix].list_epoch += 1;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, Default)]
-struct EventQuery {
-    /// Store the body verbatim (only id/etag/updated/kind filled in): for
-    /// quirky fixtures that Google's own validation would reject.
-    #[serde(default)]
-    raw: bool,
-    /// DELETE: remove without a tombstone (as if it vanished long ago).
-    #[serde(default)]
-    purge: bool,
-}
-
-async fn list_events(
-    State(state): State<AppState>,
-    Path((account, calendar)): Path<(String, String)>,
-) -> Result<Json<Value>> {
-    let inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
-    let items: Vec<Value> = inner.accounts[ix].calendars[cal_ix]
-        .events
-        .values()
-        .map(|e| Value::Object(e.body.clone()))
-        .collect();
-    Ok(Json(json!({ "items": items })))
-}
-
-async fn get_event(
-    State(state): State<AppState>,
-    Path((account, calendar, event)): Path<(String, String, String)>,
-) -> Result<Json<Value>> {
-    let inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
-    let ev = inner.accounts[ix].calendars[cal_ix]
-        .events
-        .get(&event)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(Json(Value::Object(ev.body.clone())))
-}
-
-/// Inserts an event as the provider's user would (or an exception of a series).
-pub(crate) fn insert_event(
-    inner: &mut Inner,
-    base_url: &str,
-    account: &str,
-    calendar: &str,
-    body: Value,
-    raw: bool,
-) -> Result<Value> {
-    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
-    let mut body = object(body)?;
-    if raw {
-        let seq = inner.next_seq();
-        let id = body
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(util::base32hex_id);
-        body.insert("id".into(), id.clone().into());
-        body.insert("kind".into(), "calendar#event".into());
-        body.insert("etag".into(), etag_for(seq).into());
-        let now = util::rfc3339_millis(inner.now());
-        body.entry("updated").or_insert_with(|| now.into());
-        inner.accounts[ix].calendars[cal_ix].events.insert(
-            id,
-            StoredEvent {
-                body: body.clone(),
-                seq,
-            },
-        );
-        return Ok(Value::Object(body));
-    }
-    let (id, existing) = match body.get("recurringEventId").and_then(Value::as_str) {
-        Some(master_id) => {
-            // An exception: start from the occurrence it replaces.
-            let master = inner.accounts[ix].calendars[cal_ix]
-                .events
-                .get(master_id)
-                .filter(|m| m.is_master())
-                .ok_or_else(|| bad(format!("no recurring event {master_id}")))?;
-            let (orig, _) = events::parse_edt(body.get("originalStartTime"), "originalStart")?;
-            let orig = match (orig, events::start_of(&master.body)) {
-                (Start::Zoned(z), Some(Start::Zoned(m))) => {
-                    Start::Zoned(z.timestamp().to_zoned(m.time_zone().clone()))
-                }
-                (o, _) => o,
-            };
-            let base = events::render_instance(&master.body, &orig)
-                .ok_or_else(|| bad("cannot render that instance"))?;
-            let id = base
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned();
-            let mut merged = base.clone();
-            for (k, v) in body {
-                merged.insert(k, v);
-            }
-            merged.insert(
-                "originalStartTime".into(),
-                events::edt_json(&orig, &master.body),
-            );
-            body = merged;
-            (id, Some(base))
-        }
-        None => {
-            let id = body
-                .get("id")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(util::base32hex_id);
-            (id, None)
-        }
-    };
-    if let Some(existing) = inner.accounts[ix].calendars[cal_ix].events.get(&id) {
-        if !existing.is_cancelled() || existing.recurring_event_id().is_none() {
-            return Err(ApiError::duplicate());
-        }
-    }
-    let stored = store_event(
-        inner,
-        base_url,
-        ix,
-        cal_ix,
-        &id,
-        body,
-        existing.as_ref(),
-        true,
-    )?;
-    Ok(Value::Object(stored))
-}
-
-async fn add_event(
-    State(state): State<AppState>,
-    Path((account, calendar)): Path<(String, String)>,
-    Query(q): Query<EventQuery>,
-    Json(body): Json<Value>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let mut inner = state.lock();
-    let v = insert_event(
-        &mut inner,
-        &state.base_url,
-        &account,
-        &calendar,
-        body,
-        q.raw,
-    )?;
-    Ok((StatusCode::CREATED, Json(v)))
-}
-
-#[derive(Deserialize)]
-struct Generate {
-    count: usize,
-    /// First event's start (RFC 3339); default: the emulator's "now", rounded to the hour.
-    start: Option<String>,
-    /// Gap between consecutive starts in minutes (default 120).
-    every_minutes: Option<i64>,
-    summary_prefix: Option<String>,
-}
-
-async fn generate_events(
-    State(state): State<AppState>,
-    Path((account, calendar)): Path<(String, String)>,
-    Json(g): Json<Generate>,
-) -> Result<(StatusCode, Json<Value>)> {
-    if g.count > 1_000_000 {
-        return Err(bad("count must be at most 1000000"));
-    }
-    let mut inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
-    let start: Timestamp = match &g.start {
-        Some(s) => s.parse().map_err(|_| bad("start must be RFC 3339"))?,
-        None => {
-            let now = inner.now().as_second();
-            Timestamp::from_second(now - now.rem_euclid(3600)).map_err(|e| bad(e.to_string()))?
-        }
-    };
-    let every = g.every_minutes.unwrap_or(120).max(1);
-    let prefix = g
-        .summary_prefix
-        .clone()
-        .unwrap_or_else(|| "Generated event".to_owned());
-    for i in 0..g.count {
-        let s = start
-            .checked_add(SignedDuration::from_mins(every * i as i64))
-            .map_err(|e| bad(e.to_string()))?;
-        let e = s
-            .checked_add(SignedDuration::from_mins(60))
-            .map_err(|e| bad(e.to_string()))?;
-        let id = util::base32hex_id();
-        let body = json!({
-            "summary": format!("{prefix} {}", i + 1),
-            "start": {"dateTime": s.to_string(), "timeZone": "UTC"},
-            "end": {"dateTime": e.to_string(), "timeZone": "UTC"},
-        });
-        store_event(
-            &mut inner,
-            &state.base_url,
-            ix,
-            cal_ix,
-            &id,
-            object(body)?,
-            None,
-            true,
-        )?;
-    }
-    Ok((StatusCode::CREATED, Json(json!({ "created": g.count }))))
-}
-
-async fn update_event(
-    State(state): State<AppState>,
-    Path((account, calendar, event)): Path<(String, String, String)>,
-    Json(patch): Json<Value>,
-) -> Result<Json<Value>> {
-    let mut inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
-    let patch = object(patch)?;
-    let cal = &inner.accounts[ix].calendars[cal_ix];
-    let current = match cal.events.get(&event) {
-        Some(ev) => ev.body.clone(),
-        None => {
-            let (master_id, _) = event.rsplit_once('_').ok_or_else(ApiError::not_found)?;
-            let master = cal
-                .events
-                .get(master_id)
-                .filter(|m| m.is_master())
-                .ok_or_else(ApiError::not_found)?;
-            let start =
-                events::virtual_instance(&master.body, &event).ok_or_else(ApiError::not_found)?;
-            events::render_instance(&master.body, &start).ok_or_else(ApiError::not_found)?
-        }
-    };
-    let mut merged = current.clone();
-    for (k, v) in patch {
-        merged.insert(k, v);
-    }
-    let stored = store_event(
-        &mut inner,
-        &state.base_url,
-        ix,
-        cal_ix,
-        &event,
-        merged,
-        Some(&current),
-        true,
-    )?;
-    Ok(Json(Value::Object(stored)))
-}
-
-async fn delete_event(
-    State(state): State<AppState>,
-    Path((account, calendar, event)): Path<(String, String, String)>,
-    Query(q): Query<EventQuery>,
-) -> Result<StatusCode> {
-    let mut inner = state.lock();
-    delete_event_inner(
-        &mut inner,
-        &state.base_url,
-        &account,
-        &calendar,
-        &event,
-        q.purge,
-    )?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-pub(crate) fn delete_event_inner(
-    inner: &mut Inner,
-    base_url: &str,
-    account: &str,
-    calendar: &str,
-    event: &str,
-    purge: bool,
-) -> Result<()> {
-    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
-    if purge {
-        let cal = &mut inner.accounts[ix].calendars[cal_ix];
-        cal.events.remove(event).ok_or_else(ApiError::not_found)?;
-        cal.events
-            .retain(|_, e| e.recurring_event_id() != Some(event));
-        return Ok(());
-    }
-    let cal = &inner.accounts[ix].calendars[cal_ix];
-    match cal.events.get(event) {
-        Some(ev) if ev.is_cancelled() => Err(ApiError::deleted()),
-        Some(ev) => {
-            let ev = ev.clone();
-            calendar::cancel_event(inner, base_url, ix, cal_ix, &ev)
-        }
-        None => {
-            let (master_id, _) = event.rsplit_once('_').ok_or_else(ApiError::not_found)?;
-            let master = cal
-                .events
-                .get(master_id)
-                .filter(|m| m.is_master())
-                .cloned()
-                .ok_or_else(ApiError::not_found)?;
-            let start =
-                events::virtual_instance(&master.body, event).ok_or_else(ApiError::not_found)?;
-            calendar::cancel_instance(inner, base_url, ix, cal_ix, &master, &start)
-        }
-    }
 }
 
 #[derive(Deserialize, Default)]

@@ -30,15 +30,20 @@
 mod calendar;
 mod consent;
 mod control;
+mod control_events;
 mod errors;
 mod events;
 mod faults;
+mod identity;
+mod listing;
 mod oauth;
 mod push;
 mod recur;
 mod sample;
 mod state;
+mod token;
 mod util;
+mod writes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -244,7 +249,7 @@ impl EmulatorHandle {
         event: Value,
     ) -> Result<Value, ApiError> {
         let mut inner = self.shared.lock();
-        control::insert_event(
+        control_events::insert_event(
             &mut inner,
             &self.base_url,
             account,
@@ -262,7 +267,7 @@ impl EmulatorHandle {
         event_id: &str,
     ) -> Result<(), ApiError> {
         let mut inner = self.shared.lock();
-        control::delete_event_inner(
+        control_events::delete_event_inner(
             &mut inner,
             &self.base_url,
             account,

@@ -1,7 +1,7 @@
-//! Google's OAuth 2.0 web-server flow and identity endpoints (spec §1):
-//! `/o/oauth2/v2/auth` (+ the consent decision), `/token` (authorization_code
-//! with PKCE, refresh_token), `/revoke`, userinfo (OIDC and v2), tokeninfo,
-//! and the OpenID discovery document.
+//! Google's OAuth 2.0 web-server flow (spec §1): the route table for all
+//! OAuth and identity endpoints, and `/o/oauth2/v2/auth` with the consent
+//! decision. The token endpoint lives in `token.rs`; revoke, userinfo,
+//! tokeninfo and discovery in `identity.rs`.
 //!
 //! Rules reproduced: exact redirect_uri match (at /auth and again at /token),
 //! single-use 10-minute codes, PKCE S256/plain, a refresh token only with
@@ -16,26 +16,21 @@
 //! Tokens are never written to stderr or the request log.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine as _;
-use jiff::{SignedDuration, Timestamp};
-use serde_json::{json, Value};
+use jiff::SignedDuration;
+use serde_json::json;
 
-use crate::calendar::bearer;
 use crate::consent::{self, ConsentView};
-use crate::errors::{ApiError, OAuthError};
-use crate::state::{AccessToken, AppState, AuthCode, Inner, PendingAuth, RefreshToken};
+use crate::state::{AppState, AuthCode, Inner, PendingAuth};
 use crate::util;
+use crate::{identity, token};
 
 pub const ISSUER: &str = "https://accounts.google.com";
 const SCOPE: &str = "https://www.googleapis.com/auth/";
 const CODE_TTL_SECS: i64 = 600;
-const TESTING_REFRESH_TTL_SECS: i64 = 7 * 24 * 3600;
-const IDLE_LIMIT_SECS: i64 = 183 * 24 * 3600;
-const MAX_REFRESH_TOKENS: usize = 100;
 
 const CALENDAR_SCOPES: &[&str] = &[
     "calendar",
@@ -64,23 +59,32 @@ pub fn routes() -> Router<AppState> {
         .route("/o/oauth2/v2/auth", get(authorize))
         .route("/o/oauth2/auth", get(authorize))
         .route("/o/oauth2/v2/auth/decision", post(decision))
-        .route("/token", post(token))
-        .route("/oauth2/v4/token", post(token))
-        .route("/revoke", post(revoke))
-        .route("/o/oauth2/revoke", get(revoke).post(revoke))
-        .route("/v1/userinfo", get(userinfo_oidc))
-        .route("/oauth2/v3/userinfo", get(userinfo_oidc))
-        .route("/oauth2/v2/userinfo", get(userinfo_v2))
-        .route("/tokeninfo", get(tokeninfo).post(tokeninfo))
+        .route("/token", post(token::token))
+        .route("/oauth2/v4/token", post(token::token))
+        .route("/revoke", post(identity::revoke))
+        .route(
+            "/o/oauth2/revoke",
+            get(identity::revoke).post(identity::revoke),
+        )
+        .route("/v1/userinfo", get(identity::userinfo_oidc))
+        .route("/oauth2/v3/userinfo", get(identity::userinfo_oidc))
+        .route("/oauth2/v2/userinfo", get(identity::userinfo_v2))
+        .route(
+            "/tokeninfo",
+            get(identity::tokeninfo).post(identity::tokeninfo),
+        )
         .route(
             "/oauth2/v3/certs",
             get(|| async { Json(json!({"keys": []})) }),
         )
-        .route("/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/.well-known/openid-configuration",
+            get(identity::discovery),
+        )
 }
 
 /// `email` and `profile` are granted under their long names, as Google reports them.
-fn normalise_scope(s: &str) -> Option<String> {
+pub(crate) fn normalise_scope(s: &str) -> Option<String> {
     match s {
         "openid" => Some("openid".into()),
         "email" => Some(format!("{SCOPE}userinfo.email")),
@@ -92,7 +96,7 @@ fn normalise_scope(s: &str) -> Option<String> {
     }
 }
 
-fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == key)
@@ -368,466 +372,4 @@ fn finish(inner: &mut Inner, pending: PendingAuth, ix: usize, interactive: bool)
     pairs.push(("authuser", "0"));
     pairs.push(("prompt", if consent_shown { "consent" } else { "none" }));
     redirect(&util::append_query(&pending.redirect_uri, &pairs))
-}
-
-// ---------------------------------------------------------------- /token
-
-/// Reads a form or JSON body into pairs (google-auth may send either).
-fn read_body(headers: &HeaderMap, body: &str) -> Vec<(String, String)> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.contains("json"));
-    if is_json {
-        match serde_json::from_str::<Value>(body) {
-            Ok(Value::Object(m)) => m
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, v)
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    } else {
-        util::parse_form(body)
-    }
-}
-
-/// client_secret_basic or client_secret_post.
-fn client_credentials(
-    headers: &HeaderMap,
-    form: &[(String, String)],
-) -> (Option<String>, Option<String>) {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        })
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|s| {
-            s.split_once(':')
-                .map(|(i, p)| (util::pct_decode(i), util::pct_decode(p)))
-        });
-    match basic {
-        Some((id, secret)) => (Some(id), Some(secret)),
-        None => (
-            first(form, "client_id").map(str::to_owned),
-            first(form, "client_secret").map(str::to_owned),
-        ),
-    }
-}
-
-async fn token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: String,
-) -> Result<Response, OAuthError> {
-    let form = read_body(&headers, &body);
-    let (client_id, secret) = client_credentials(&headers, &form);
-    let mut inner = state.lock();
-    let client_id = client_id.ok_or_else(|| {
-        OAuthError::invalid_request("Could not determine client ID from request.")
-    })?;
-    let client = inner
-        .clients
-        .get(&client_id)
-        .cloned()
-        .ok_or_else(OAuthError::unknown_client)?;
-    if !client.client_secret.is_empty() {
-        match secret {
-            None => return Err(OAuthError::invalid_request("client_secret is missing.")),
-            Some(s) if s != client.client_secret => return Err(OAuthError::wrong_secret()),
-            Some(_) => {}
-        }
-    }
-    let resp = match first(&form, "grant_type") {
-        Some("authorization_code") => exchange_code(&mut inner, &client, &form)?,
-        Some("refresh_token") => refresh(&mut inner, &client, &form)?,
-        Some(other) => {
-            return Err(OAuthError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                format!("Invalid grant_type: {other}"),
-            ))
-        }
-        None => {
-            return Err(OAuthError::invalid_request(
-                "Required parameter is missing: grant_type",
-            ))
-        }
-    };
-    let mut resp = Json(resp).into_response();
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, max-age=0, must-revalidate"),
-    );
-    resp.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(resp)
-}
-
-fn exchange_code(
-    inner: &mut Inner,
-    client: &crate::OAuthClient,
-    form: &[(String, String)],
-) -> Result<Value, OAuthError> {
-    let code = first(form, "code")
-        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: code"))?;
-    // Single use: the code is gone whatever happens next.
-    let grant = inner
-        .codes
-        .remove(code)
-        .ok_or_else(|| OAuthError::bad_grant("Bad Request"))?;
-    let now = inner.now();
-    if grant.expires_at <= now || grant.client_id != client.client_id {
-        return Err(OAuthError::bad_grant("Bad Request"));
-    }
-    if first(form, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "redirect_uri_mismatch",
-            "Bad Request",
-        ));
-    }
-    if let Some((challenge, method)) = &grant.code_challenge {
-        let verifier = first(form, "code_verifier")
-            .ok_or_else(|| OAuthError::bad_grant("Missing code verifier."))?;
-        let ok = match method.as_str() {
-            "S256" => util::s256(verifier) == *challenge,
-            _ => verifier == challenge,
-        };
-        if !ok {
-            return Err(OAuthError::bad_grant("Invalid code verifier."));
-        }
-    }
-    if inner.account_by_sub(&grant.sub).is_none() {
-        return Err(OAuthError::bad_grant("Bad Request"));
-    }
-    let mut out = issue_access(inner, &grant.sub, &client.client_id, &grant.scopes);
-    if grant.issue_refresh {
-        let (token, expires_in) =
-            issue_refresh(inner, &grant.sub, &client.client_id, &grant.scopes);
-        out["refresh_token"] = json!(token);
-        if let Some(secs) = expires_in {
-            out["refresh_token_expires_in"] = json!(secs);
-        }
-    }
-    if grant.scopes.iter().any(|s| s == "openid") {
-        out["id_token"] = json!(id_token(inner, &grant.sub, client, grant.nonce.as_deref()));
-    }
-    Ok(out)
-}
-
-fn refresh(
-    inner: &mut Inner,
-    client: &crate::OAuthClient,
-    form: &[(String, String)],
-) -> Result<Value, OAuthError> {
-    let token = first(form, "refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("Missing required parameter: refresh_token"))?;
-    let now = inner.now();
-    let rt = inner
-        .refresh_tokens
-        .get(token)
-        .cloned()
-        .ok_or_else(OAuthError::grant_revoked)?;
-    if rt.client_id != client.client_id {
-        return Err(OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "unauthorized_client",
-            "Unauthorized",
-        ));
-    }
-    let idle = now.as_second() - rt.last_used_at.as_second();
-    if rt.expires_at.is_some_and(|e| e <= now)
-        || idle > IDLE_LIMIT_SECS
-        || inner.account_by_sub(&rt.sub).is_none()
-    {
-        inner.refresh_tokens.remove(token);
-        return Err(OAuthError::grant_revoked());
-    }
-    let scopes = match first(form, "scope") {
-        Some(requested) => {
-            let wanted: Vec<String> = requested
-                .split_whitespace()
-                .filter_map(normalise_scope)
-                .collect();
-            if wanted.is_empty() || !wanted.iter().all(|s| rt.scopes.contains(s)) {
-                return Err(OAuthError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_scope",
-                    "Some requested scopes were invalid.",
-                ));
-            }
-            wanted
-        }
-        None => rt.scopes.clone(),
-    };
-    if let Some(t) = inner.refresh_tokens.get_mut(token) {
-        t.last_used_at = now;
-    }
-    let mut out = issue_access(inner, &rt.sub, &client.client_id, &scopes);
-    if inner.settings.rotate_refresh_tokens {
-        let (new, expires_in) = issue_refresh(inner, &rt.sub, &client.client_id, &rt.scopes);
-        out["refresh_token"] = json!(new);
-        if let Some(secs) = expires_in {
-            out["refresh_token_expires_in"] = json!(secs);
-        }
-    }
-    if scopes.iter().any(|s| s == "openid") {
-        out["id_token"] = json!(id_token(inner, &rt.sub, client, None));
-    }
-    Ok(out)
-}
-
-fn issue_access(inner: &mut Inner, sub: &str, client_id: &str, scopes: &[String]) -> Value {
-    let token = format!("ya29.{}", util::random_token(96));
-    let ttl = inner.settings.access_token_ttl_secs;
-    let now = inner.now();
-    let expires_at = now
-        .checked_add(SignedDuration::from_secs(ttl))
-        .unwrap_or(now);
-    inner
-        .access_tokens
-        .retain(|_, t| t.expires_at.as_second() + 86_400 > now.as_second());
-    inner.access_tokens.insert(
-        token.clone(),
-        AccessToken {
-            sub: sub.to_owned(),
-            client_id: client_id.to_owned(),
-            scopes: scopes.to_vec(),
-            expires_at,
-        },
-    );
-    json!({
-        "access_token": token,
-        "expires_in": ttl,
-        "scope": scopes.join(" "),
-        "token_type": "Bearer",
-    })
-}
-
-/// Returns the new refresh token and, in testing mode, its lifetime.
-fn issue_refresh(
-    inner: &mut Inner,
-    sub: &str,
-    client_id: &str,
-    scopes: &[String],
-) -> (String, Option<i64>) {
-    let now = inner.now();
-    // At most 100 live refresh tokens per account and client: the oldest dies silently.
-    let mut live: Vec<(String, Timestamp)> = inner
-        .refresh_tokens
-        .iter()
-        .filter(|(_, t)| t.sub == sub && t.client_id == client_id)
-        .map(|(k, t)| (k.clone(), t.issued_at))
-        .collect();
-    live.sort_by_key(|(_, at)| *at);
-    while live.len() >= MAX_REFRESH_TOKENS {
-        let (oldest, _) = live.remove(0);
-        inner.refresh_tokens.remove(&oldest);
-    }
-    let testing = inner.settings.testing_mode;
-    let token = format!("1//0{}", util::random_token(64));
-    inner.refresh_tokens.insert(
-        token.clone(),
-        RefreshToken {
-            sub: sub.to_owned(),
-            client_id: client_id.to_owned(),
-            scopes: scopes.to_vec(),
-            issued_at: now,
-            last_used_at: now,
-            expires_at: testing.then(|| {
-                now.checked_add(SignedDuration::from_secs(TESTING_REFRESH_TTL_SECS))
-                    .unwrap_or(now)
-            }),
-        },
-    );
-    (token, testing.then_some(TESTING_REFRESH_TTL_SECS - 1))
-}
-
-/// An HS256 JWT keyed with the client secret (see the module header).
-fn id_token(inner: &Inner, sub: &str, client: &crate::OAuthClient, nonce: Option<&str>) -> String {
-    let now = inner.now().as_second();
-    let account = inner.account_by_sub(sub);
-    let email = account.map(|a| a.email.clone()).unwrap_or_default();
-    let name = account.map(|a| a.name.clone()).unwrap_or_default();
-    let mut claims = json!({
-        "iss": ISSUER,
-        "azp": client.client_id,
-        "aud": client.client_id,
-        "sub": sub,
-        "email": email,
-        "email_verified": true,
-        "name": name,
-        "iat": now,
-        "exp": now + 3600,
-    });
-    if let Some(n) = nonce {
-        claims["nonce"] = json!(n);
-    }
-    let header = json!({"alg": "HS256", "kid": "emulator", "typ": "JWT"});
-    let signing_input = format!(
-        "{}.{}",
-        util::b64url(header.to_string().as_bytes()),
-        util::b64url(claims.to_string().as_bytes())
-    );
-    let mac = util::hmac_sha256(client.client_secret.as_bytes(), signing_input.as_bytes());
-    format!("{signing_input}.{}", util::b64url(&mac))
-}
-
-// ---------------------------------------------------------------- revoke, userinfo
-
-async fn revoke(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    body: String,
-) -> Response {
-    let mut pairs = util::parse_form(raw.as_deref().unwrap_or(""));
-    pairs.extend(read_body(&headers, &body));
-    let mut inner = state.lock();
-    let target = first(&pairs, "token").and_then(|t| {
-        inner
-            .access_tokens
-            .get(t)
-            .map(|a| (a.sub.clone(), a.client_id.clone()))
-            .or_else(|| {
-                inner
-                    .refresh_tokens
-                    .get(t)
-                    .map(|r| (r.sub.clone(), r.client_id.clone()))
-            })
-    });
-    match target {
-        Some((sub, client_id)) => {
-            inner.revoke_grant(&sub, &client_id);
-            StatusCode::OK.into_response()
-        }
-        None => OAuthError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_token",
-            "Token expired or revoked",
-        )
-        .into_response(),
-    }
-}
-
-fn caller(inner: &Inner, headers: &HeaderMap) -> Result<(String, Vec<String>), ApiError> {
-    let token = bearer(headers).ok_or_else(ApiError::unauthenticated)?;
-    let at = inner
-        .access_tokens
-        .get(token)
-        .ok_or_else(ApiError::unauthenticated)?;
-    if at.expires_at <= inner.now() {
-        return Err(ApiError::unauthenticated());
-    }
-    Ok((at.sub.clone(), at.scopes.clone()))
-}
-
-async fn userinfo_oidc(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let inner = state.lock();
-    let (sub, scopes) = caller(&inner, &headers)?;
-    let account = inner
-        .account_by_sub(&sub)
-        .ok_or_else(ApiError::unauthenticated)?;
-    let mut v = json!({ "sub": sub });
-    if scopes.iter().any(|s| s.ends_with("userinfo.email")) {
-        v["email"] = json!(account.email);
-        v["email_verified"] = json!(true);
-    }
-    if scopes.iter().any(|s| s.ends_with("userinfo.profile")) {
-        v["name"] = json!(account.name);
-        v["given_name"] = json!(account.name.split(' ').next().unwrap_or(""));
-    }
-    Ok(Json(v))
-}
-
-async fn userinfo_v2(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let inner = state.lock();
-    let (sub, scopes) = caller(&inner, &headers)?;
-    let account = inner
-        .account_by_sub(&sub)
-        .ok_or_else(ApiError::unauthenticated)?;
-    let mut v = json!({ "id": sub });
-    if scopes.iter().any(|s| s.ends_with("userinfo.email")) {
-        v["email"] = json!(account.email);
-        v["verified_email"] = json!(true);
-    }
-    if scopes.iter().any(|s| s.ends_with("userinfo.profile")) {
-        v["name"] = json!(account.name);
-    }
-    Ok(Json(v))
-}
-
-async fn tokeninfo(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    body: String,
-) -> Response {
-    let mut pairs = util::parse_form(raw.as_deref().unwrap_or(""));
-    pairs.extend(util::parse_form(&body));
-    let inner = state.lock();
-    let now = inner.now();
-    let Some(at) = first(&pairs, "access_token")
-        .and_then(|t| inner.access_tokens.get(t))
-        .filter(|t| t.expires_at > now)
-    else {
-        return OAuthError::new(StatusCode::BAD_REQUEST, "invalid_token", "Invalid Value")
-            .into_response();
-    };
-    let email = inner
-        .account_by_sub(&at.sub)
-        .map(|a| a.email.clone())
-        .unwrap_or_default();
-    let expires_in = at.expires_at.as_second() - now.as_second();
-    Json(json!({
-        "azp": at.client_id,
-        "aud": at.client_id,
-        "sub": at.sub,
-        "scope": at.scopes.join(" "),
-        "exp": at.expires_at.as_second().to_string(),
-        "expires_in": expires_in.to_string(),
-        "email": email,
-        "email_verified": "true",
-        "access_type": "offline",
-    }))
-    .into_response()
-}
-
-async fn discovery(State(state): State<AppState>) -> Json<Value> {
-    let base = &state.base_url;
-    Json(json!({
-        "issuer": ISSUER,
-        "authorization_endpoint": format!("{base}/o/oauth2/v2/auth"),
-        "token_endpoint": format!("{base}/token"),
-        "userinfo_endpoint": format!("{base}/v1/userinfo"),
-        "revocation_endpoint": format!("{base}/revoke"),
-        "jwks_uri": format!("{base}/oauth2/v3/certs"),
-        "response_types_supported": ["code"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["HS256"],
-        "scopes_supported": ["openid", "email", "profile"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "claims_supported": ["aud", "email", "email_verified", "exp", "iat", "iss", "name", "sub"],
-        "code_challenge_methods_supported": ["plain", "S256"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
-    }))
 }

@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::ToSpan;
 use serde_json::{json, Value};
 
-use crate::control::insert_event;
+use crate::control_events::insert_event;
 use crate::state::{Calendar, Inner};
 
 pub const ALICE: &str = "alice@example.com";
