@@ -1,5 +1,7 @@
-//! The middleware in front of every provider route: applies injected faults
-//! (error status, `Retry-After`, delay) and records the request log.
+//! The middleware in front of every route: applies injected faults (error
+//! status, `Retry-After`, delay, dropped connection), records the request
+//! log, and wraps the framework's own plain-text errors (405, extractor
+//! rejections) in Google's JSON envelope.
 //!
 //! The control API (`/_emulator/...`) is neither faulted nor logged, so a test
 //! can always steer the emulator. Tokens never reach the log: queries are
@@ -20,7 +22,7 @@ use crate::util;
 pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/_emulator") {
-        return next.run(req).await;
+        return envelope_plain_errors(next.run(req).await).await;
     }
     let method = req.method().as_str().to_owned();
     let query = req
@@ -45,10 +47,10 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             match f.status {
                 _ if f.drop_connection => dropped_connection(),
                 Some(status) => fault_response(f, status, &path),
-                None => next.run(req).await,
+                None => envelope_plain_errors(next.run(req).await).await,
             }
         }
-        None => next.run(req).await,
+        None => envelope_plain_errors(next.run(req).await).await,
     };
 
     let mut inner = state.lock();
@@ -137,4 +139,38 @@ fn fault_response(f: &Fault, status: u16, path: &str) -> Response {
     }
     e.retry_after = f.retry_after;
     e.into_response()
+}
+
+/// Errors produced by axum itself (a wrong method, a JSON body that does not
+/// parse in the control API) come as plain text; clients expect Google's
+/// envelope for every error, so they are rewrapped. A 405 becomes Google's
+/// 404, since Google has no such route either.
+async fn envelope_plain_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json_or_html = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json") || ct.contains("html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json_or_html {
+        return resp;
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return ApiError::not_found().into_response();
+    }
+    let text = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_owned()
+    } else {
+        text
+    };
+    let reason = if status.is_server_error() {
+        "backendError"
+    } else {
+        "invalid"
+    };
+    ApiError::new(status, "global", reason, message).into_response()
 }

@@ -309,14 +309,9 @@ fn write_existing(
         }
         merged
     } else {
-        let mut replaced = input;
-        // A series keeps its recurrence unless the update sends one (Google
-        // requires it in full updates; being lenient here hides nothing a
-        // client relies on).
-        if let Some(r) = current.get("recurrence") {
-            replaced.entry("recurrence").or_insert_with(|| r.clone());
-        }
-        replaced
+        // Full replacement (events.update): what the body leaves out is gone,
+        // recurrence included; identity fields are kept by `normalise`.
+        input
     };
     let stored = store_event(
         &mut inner,

@@ -267,3 +267,41 @@ async fn prompt_none_incremental_scopes_and_reset() {
         Some("consent_required")
     );
 }
+
+#[tokio::test]
+async fn every_error_is_json() {
+    let emu = start(true, true).await;
+    let resp = http()
+        .post(format!("{}/colors", emu.google().api_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(reason(&body), "notFound");
+    let resp = http()
+        .get(format!("{}/nothing/here", emu.google().api_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(reason(&resp.json().await.unwrap()), "notFound");
+    let resp = http()
+        .post(format!("{}/_emulator/accounts", emu.base_url()))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 400);
+    // Unauthenticated Calendar calls: 401 with the envelope.
+    let resp = http()
+        .get(format!("{}/users/me/calendarList", emu.google().api_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(reason(&resp.json().await.unwrap()), "authError");
+}
