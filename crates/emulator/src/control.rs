@@ -307,10 +307,16 @@ fn apply_calendar_fields(cal: &mut Calendar, f: CalendarFields) -> Result<bool> 
 async fn add_calendar(
     State(state): State<AppState>,
     Path(account): Path<String>,
-    Json(fields): Json<CalendarFields>,
+    Json(fields): Json<Value>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let mut inner = state.lock();
-    let ix = account_ix(&inner, &account)?;
+    let entry = add_calendar_inner(&mut state.lock(), &account, fields)?;
+    Ok((StatusCode::CREATED, Json(entry)))
+}
+
+/// Adds a secondary calendar; `fields` as in the route table. Returns its list entry.
+pub(crate) fn add_calendar_inner(inner: &mut Inner, account: &str, fields: Value) -> Result<Value> {
+    let fields: CalendarFields = serde_json::from_value(fields).map_err(|e| bad(e.to_string()))?;
+    let ix = account_ix(inner, account)?;
     let id = fields
         .id
         .clone()
@@ -335,7 +341,7 @@ async fn add_calendar(
     inner.accounts[ix].calendars.push(cal);
     let sub = inner.accounts[ix].sub.clone();
     inner.notify(&sub, &WatchTarget::CalendarList);
-    Ok((StatusCode::CREATED, Json(entry)))
+    Ok(entry)
 }
 
 async fn update_calendar(
@@ -472,8 +478,25 @@ async fn expire_refresh(
     body: Option<Json<TokenTarget>>,
 ) -> Result<Json<Value>> {
     let t = body.map(|Json(t)| t).unwrap_or_default();
-    let mut inner = state.lock();
-    let sub = target_sub(&inner, &t)?;
+    let n = expire_refresh_tokens(
+        &mut state.lock(),
+        t.account.as_deref(),
+        t.client_id.as_deref(),
+    )?;
+    Ok(Json(json!({ "expired": n })))
+}
+
+/// Refresh tokens expire now (refresh → invalid_grant); returns how many.
+pub(crate) fn expire_refresh_tokens(
+    inner: &mut Inner,
+    account: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<usize> {
+    let t = TokenTarget {
+        account: account.map(str::to_owned),
+        client_id: client_id.map(str::to_owned),
+    };
+    let sub = target_sub(inner, &t)?;
     let past = inner
         .now()
         .checked_sub(SignedDuration::from_secs(1))
@@ -487,7 +510,7 @@ async fn expire_refresh(
         tok.expires_at = Some(past);
         n += 1;
     }
-    Ok(Json(json!({ "expired": n })))
+    Ok(n)
 }
 
 /// Revokes grants (refresh + access tokens), as if the user removed the app.
@@ -552,13 +575,19 @@ async fn advance_clock(
     Json(a): Json<Advance>,
 ) -> Result<Json<Value>> {
     let mut inner = state.lock();
-    inner.clock_offset = inner
-        .clock_offset
-        .checked_add(SignedDuration::from_secs(a.seconds))
-        .ok_or_else(|| bad("clock offset overflow"))?;
+    advance_clock_inner(&mut inner, a.seconds)?;
     Ok(Json(
         json!({ "now": util::rfc3339_millis(inner.now()), "offset_seconds": inner.clock_offset.as_secs() }),
     ))
+}
+
+/// Moves the emulator's clock (token expiry, updatedMin, channel expiry).
+pub(crate) fn advance_clock_inner(inner: &mut Inner, seconds: i64) -> Result<()> {
+    inner.clock_offset = inner
+        .clock_offset
+        .checked_add(SignedDuration::from_secs(seconds))
+        .ok_or_else(|| bad("clock offset overflow"))?;
+    Ok(())
 }
 
 async fn list_faults(State(state): State<AppState>) -> Json<Vec<Fault>> {

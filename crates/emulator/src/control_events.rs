@@ -34,14 +34,18 @@ pub(crate) async fn list_events(
     State(state): State<AppState>,
     Path((account, calendar)): Path<(String, String)>,
 ) -> Result<Json<Value>> {
-    let inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
-    let items: Vec<Value> = inner.accounts[ix].calendars[cal_ix]
+    let items = stored_events(&state.lock(), &account, &calendar)?;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Every stored event of a calendar (cancelled ones included), as stored.
+pub(crate) fn stored_events(inner: &Inner, account: &str, calendar: &str) -> Result<Vec<Value>> {
+    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
+    Ok(inner.accounts[ix].calendars[cal_ix]
         .events
         .values()
         .map(|e| Value::Object(e.body.clone()))
-        .collect();
-    Ok(Json(json!({ "items": items })))
+        .collect())
 }
 
 pub(crate) async fn get_event(
@@ -232,10 +236,30 @@ pub(crate) async fn update_event(
     Json(patch): Json<Value>,
 ) -> Result<Json<Value>> {
     let mut inner = state.lock();
-    let (ix, cal_ix) = calendar_ixs(&inner, &account, &calendar)?;
+    patch_event(
+        &mut inner,
+        &state.base_url,
+        &account,
+        &calendar,
+        &event,
+        patch,
+    )
+    .map(Json)
+}
+
+/// Merge-patches a stored event, or makes an exception of one occurrence.
+pub(crate) fn patch_event(
+    inner: &mut Inner,
+    base_url: &str,
+    account: &str,
+    calendar: &str,
+    event: &str,
+    patch: Value,
+) -> Result<Value> {
+    let (ix, cal_ix) = calendar_ixs(inner, account, calendar)?;
     let patch = object(patch)?;
     let cal = &inner.accounts[ix].calendars[cal_ix];
-    let current = match cal.events.get(&event) {
+    let current = match cal.events.get(event) {
         Some(ev) => ev.body.clone(),
         None => {
             let (master_id, _) = event.rsplit_once('_').ok_or_else(ApiError::not_found)?;
@@ -245,7 +269,7 @@ pub(crate) async fn update_event(
                 .filter(|m| m.is_master())
                 .ok_or_else(ApiError::not_found)?;
             let start =
-                events::virtual_instance(&master.body, &event).ok_or_else(ApiError::not_found)?;
+                events::virtual_instance(&master.body, event).ok_or_else(ApiError::not_found)?;
             events::render_instance(&master.body, &start).ok_or_else(ApiError::not_found)?
         }
     };
@@ -254,16 +278,16 @@ pub(crate) async fn update_event(
         merged.insert(k, v);
     }
     let stored = store_event(
-        &mut inner,
-        &state.base_url,
+        inner,
+        base_url,
         ix,
         cal_ix,
-        &event,
+        event,
         merged,
         Some(&current),
         true,
     )?;
-    Ok(Json(Value::Object(stored)))
+    Ok(Value::Object(stored))
 }
 
 pub(crate) async fn delete_event(

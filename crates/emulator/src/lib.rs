@@ -259,6 +259,46 @@ impl EmulatorHandle {
         )
     }
 
+    /// Merge-patches an event (an instance id makes an exception). Returns it.
+    pub fn patch_event(
+        &self,
+        account: &str,
+        calendar_id: &str,
+        event_id: &str,
+        patch: Value,
+    ) -> Result<Value, ApiError> {
+        let mut inner = self.shared.lock();
+        control_events::patch_event(
+            &mut inner,
+            &self.base_url,
+            account,
+            calendar_id,
+            event_id,
+            patch,
+        )
+    }
+
+    /// Every stored event of a calendar, cancelled ones included.
+    pub fn stored_events(&self, account: &str, calendar_id: &str) -> Result<Vec<Value>, ApiError> {
+        control_events::stored_events(&self.shared.lock(), account, calendar_id)
+    }
+
+    /// Adds a secondary calendar (fields as `POST /_emulator/accounts/{a}/calendars`,
+    /// e.g. `{"summary": "Team", "timeZone": "Europe/Paris"}`). Returns its list entry.
+    pub fn add_calendar(&self, account: &str, fields: Value) -> Result<Value, ApiError> {
+        control::add_calendar_inner(&mut self.shared.lock(), account, fields)
+    }
+
+    /// Expires refresh tokens (all, or one account's): refresh → invalid_grant.
+    pub fn expire_refresh_tokens(&self, account: Option<&str>) -> Result<usize, ApiError> {
+        control::expire_refresh_tokens(&mut self.shared.lock(), account, None)
+    }
+
+    /// Moves the emulator's clock forward (or back) by `seconds`.
+    pub fn advance_clock(&self, seconds: i64) -> Result<(), ApiError> {
+        control::advance_clock_inner(&mut self.shared.lock(), seconds)
+    }
+
     /// Deletes (cancels) an event or one instance of a series.
     pub fn delete_event(
         &self,

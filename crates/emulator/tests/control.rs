@@ -305,3 +305,77 @@ async fn every_error_is_json() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(reason(&resp.json().await.unwrap()), "authError");
 }
+
+#[tokio::test]
+async fn in_process_helpers() {
+    let emu = start(true, true).await;
+    let entry = emu
+        .add_calendar(
+            "bob@example.com",
+            json!({"summary": "Garden", "timeZone": "Europe/Berlin"}),
+        )
+        .unwrap();
+    let cal = entry["id"].as_str().unwrap().to_owned();
+    let ev = emu
+        .insert_event("bob@example.com", &cal, json!({"summary": "Plant", "start": {"date": "2031-04-01"}, "end": {"date": "2031-04-02"}}))
+        .unwrap();
+    let id = ev["id"].as_str().unwrap();
+    let patched = emu
+        .patch_event(
+            "bob@example.com",
+            &cal,
+            id,
+            json!({"summary": "Plant tomatoes"}),
+        )
+        .unwrap();
+    assert_eq!(patched["summary"], "Plant tomatoes");
+    emu.delete_event("bob@example.com", &cal, id).unwrap();
+    let stored = emu.stored_events("bob@example.com", &cal).unwrap();
+    assert_eq!(stored[0]["status"], "cancelled");
+    // Moving one instance of Bob's biweekly planning makes an exception.
+    let series = emu.stored_events("bob@example.com", "primary").unwrap();
+    let master = series
+        .iter()
+        .find(|e| e["id"] == "planning0bob00001")
+        .unwrap();
+    assert!(emu
+        .patch_event(
+            "bob@example.com",
+            "primary",
+            "planning0bob00001_19990101T000000Z",
+            json!({})
+        )
+        .is_err());
+    let start = master["start"]["dateTime"].as_str().unwrap();
+    let ts: jiff::Timestamp = start.parse().unwrap();
+    let instance = format!("planning0bob00001_{}", ts.strftime("%Y%m%dT%H%M%SZ"));
+    let ex = emu
+        .patch_event(
+            "bob@example.com",
+            "primary",
+            &instance,
+            json!({"summary": "Planning (short)"}),
+        )
+        .unwrap();
+    assert_eq!(ex["recurringEventId"], "planning0bob00001");
+    assert_eq!(ex["originalStartTime"]["dateTime"], start);
+
+    let rt = login(&emu, "bob@example.com").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        emu.expire_refresh_tokens(Some("bob@example.com")).unwrap(),
+        1
+    );
+    assert_eq!(refresh(&emu, &rt).await.1["error"], "invalid_grant");
+    let access = login(&emu, "bob@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    emu.advance_clock(3600).unwrap();
+    assert_eq!(
+        api_get(&emu, &access, "/colors", &[]).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
