@@ -62,7 +62,7 @@ use state::{AppState, Shared};
 
 /// Ids of the sample data (with `sample_data: true`).
 pub mod samples {
-    pub use crate::sample::{ALICE, ALICE_PERSONAL, ALICE_WORK, BOB, HOLIDAYS};
+    pub use crate::sample::{ALICE, ALICE_PERSONAL, ALICE_WORK, BOB, HOLIDAYS, QUINN};
 }
 
 /// A registered OAuth client (a "Web application" client in Google's console).

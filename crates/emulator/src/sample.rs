@@ -9,6 +9,12 @@
 //!   (read-only, all-day, fixed dates of this year and next).
 //! - bob@example.com: primary in Europe/Berlin with a weekly planning and a
 //!   flight that starts in Berlin and ends in Tokyo.
+//! - quinn@example.com: real data quirks that clients must survive (spec
+//!   §5.1), stored raw: an all-day event as midnight-to-midnight `dateTime`,
+//!   an all-day event with end == start, a timed event ending before it
+//!   starts, UNTIL as DATE-TIME on an all-day series, EXDATE with TZID on an
+//!   all-day series, yearly BYMONTHDAY without BYMONTH, a zone not in the tz
+//!   database, unknown and newer `eventType`s.
 //!
 //! Ids are fixed so tests can name them. Seeding goes through the control
 //! API's insert path; it must not bypass normalisation.
@@ -26,6 +32,7 @@ pub const BOB: &str = "bob@example.com";
 pub const ALICE_WORK: &str = "c_work0alice0000000000000000@group.calendar.google.com";
 pub const ALICE_PERSONAL: &str = "c_personal0alice00000000000@group.calendar.google.com";
 pub const HOLIDAYS: &str = "en.usa#holiday@group.v.calendar.google.com";
+pub const QUINN: &str = "quinn@example.com";
 
 const NY: &str = "America/New_York";
 
@@ -287,6 +294,59 @@ pub fn seed(inner: &mut Inner, base_url: &str) {
 
     for (account, calendar, body) in events {
         if let Err(e) = insert_event(inner, base_url, account, calendar, body, false) {
+            eprintln!("calsync-emulator: a sample event was rejected: {e}");
+        }
+    }
+    seed_quirks(inner, base_url, d(0));
+}
+
+/// Quinn's calendar: shapes Google really sends and validation would refuse,
+/// so they are stored raw (spec §5.1, gcal_sync's repair list).
+fn seed_quirks(inner: &mut Inner, base_url: &str, today: Date) {
+    inner.ensure_account(QUINN, Some("Quinn Quirk"));
+    let d = |days: i64| today.checked_add(days.days()).unwrap_or(today);
+    let ymd = |date: Date| date.strftime("%Y%m%d").to_string();
+    let fixtures = [
+        json!({"id": "quirkmidnight0001", "summary": "OOO as midnight-to-midnight", "eventType": "outOfOffice",
+            "start": {"dateTime": format!("{}T00:00:00-05:00", d(5)), "timeZone": NY},
+            "end": {"dateTime": format!("{}T00:00:00-05:00", d(6)), "timeZone": NY}}),
+        json!({"id": "quirkzerodays0001", "summary": "All-day with end == start",
+            "start": {"date": d(6).to_string()}, "end": {"date": d(6).to_string()}}),
+        json!({"id": "quirkbackwards001", "summary": "Ends before it starts",
+            "start": {"dateTime": format!("{}T10:00:00Z", d(7))}, "end": {"dateTime": format!("{}T09:00:00Z", d(7))}}),
+        json!({"id": "quirkuntildt00001", "summary": "All-day weekly, UNTIL as DATE-TIME",
+            "start": {"date": d(-14).to_string()}, "end": {"date": d(-13).to_string()},
+            "recurrence": [format!("RRULE:FREQ=WEEKLY;UNTIL={}T000000Z", ymd(d(60)))]}),
+        json!({"id": "quirkexdatetz0001", "summary": "All-day daily, EXDATE with TZID",
+            "start": {"date": d(-2).to_string()}, "end": {"date": d(-1).to_string()},
+            "recurrence": ["RRULE:FREQ=DAILY;COUNT=10", format!("EXDATE;TZID=Europe/Berlin:{}T000000", ymd(d(1)))]}),
+        json!({"id": "quirkbymonthday01", "summary": "Yearly BYMONTHDAY without BYMONTH",
+            "start": {"date": format!("{}-01-15", today.year())}, "end": {"date": format!("{}-01-16", today.year())},
+            "recurrence": ["RRULE:FREQ=YEARLY;BYMONTHDAY=15"]}),
+        json!({"id": "quirkgmtzone00001", "summary": "Zone not in the tz database",
+            "start": {"dateTime": format!("{}T12:00:00+02:00", d(3)), "timeZone": "GMT+02:00"},
+            "end": {"dateTime": format!("{}T13:00:00+02:00", d(3)), "timeZone": "GMT+02:00"}}),
+        json!({"id": "quirkworkloc00001", "summary": "Home", "eventType": "workingLocation",
+            "workingLocationProperties": {"type": "homeOffice", "homeOffice": {}},
+            "start": {"date": d(1).to_string()}, "end": {"date": d(2).to_string()}, "transparency": "transparent"}),
+        json!({"id": "quirknewtype0001", "summary": "Some future event type", "eventType": "somethingNew",
+            "start": {"dateTime": format!("{}T15:00:00Z", d(2))}, "end": {"dateTime": format!("{}T15:30:00Z", d(2))}}),
+        json!({"id": "quirkdeclined0001", "summary": "Invitation I declined",
+            "organizer": {"email": "boss@example.com"},
+            "attendees": [{"email": QUINN, "self": true, "responseStatus": "declined"},
+                          {"email": "boss@example.com", "organizer": true, "responseStatus": "accepted"}],
+            "start": {"dateTime": format!("{}T16:00:00Z", d(2))}, "end": {"dateTime": format!("{}T17:00:00Z", d(2))}}),
+    ];
+    for mut body in fixtures {
+        if let Some(obj) = body.as_object_mut() {
+            obj.entry("status").or_insert_with(|| "confirmed".into());
+            let uid = format!(
+                "{}@google.com",
+                obj.get("id").and_then(Value::as_str).unwrap_or("x")
+            );
+            obj.entry("iCalUID").or_insert_with(|| uid.into());
+        }
+        if let Err(e) = insert_event(inner, base_url, QUINN, QUINN, body, true) {
             eprintln!("calsync-emulator: a sample event was rejected: {e}");
         }
     }

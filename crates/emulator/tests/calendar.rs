@@ -734,3 +734,32 @@ async fn recurring_series_exceptions_and_instances() {
     .await;
     assert!(items(&pages).is_empty());
 }
+
+#[tokio::test]
+async fn quirky_fixtures_are_served_as_stored() {
+    let emu = start(true, true).await;
+    let token = login(&emu, calsync_emulator::samples::QUINN).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (pages, _) = list_all(&emu, &token, "/calendars/primary/events", &[]).await;
+    let all = items(&pages);
+    assert_eq!(all.len(), 10);
+    let zero = all.iter().find(|e| e["id"] == "quirkzerodays0001").unwrap();
+    assert_eq!(zero["start"], zero["end"]);
+    let odd = all.iter().find(|e| e["id"] == "quirkgmtzone00001").unwrap();
+    assert_eq!(odd["start"]["timeZone"], "GMT+02:00");
+    // Expansion and time windows survive the odd series.
+    for q in [
+        vec![("singleEvents", "true")],
+        vec![
+            ("singleEvents", "true"),
+            ("timeMin", "2020-01-01T00:00:00Z"),
+            ("orderBy", "startTime"),
+        ],
+    ] {
+        let (status, body) = api_get(&emu, &token, "/calendars/primary/events", &q).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body["items"].as_array().unwrap().len() > 10);
+    }
+}
