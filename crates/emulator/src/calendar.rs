@@ -102,6 +102,9 @@ pub fn authenticate(
         return Err(ApiError::insufficient_scope());
     }
     let sub = at.sub.clone();
+    if inner.account_by_sub(&sub).is_none() {
+        return Err(ApiError::unauthenticated());
+    }
     if let Some(limit) = inner.settings.rate_limit_per_minute {
         let window = inner.rate_window.entry(sub.clone()).or_default();
         let cutoff = now
@@ -117,9 +120,6 @@ pub fn authenticate(
             ));
         }
         window.push_back(now);
-    }
-    if inner.account_by_sub(&sub).is_none() {
-        return Err(ApiError::unauthenticated());
     }
     Ok(sub)
 }

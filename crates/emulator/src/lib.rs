@@ -342,6 +342,18 @@ impl EmulatorHandle {
         f(&mut self.shared.lock().settings);
     }
 
+    /// Every access and refresh token the emulator currently knows, so a test
+    /// can check that none of them leaked into a database file or a log.
+    pub fn live_tokens(&self) -> Vec<String> {
+        let inner = self.shared.lock();
+        inner
+            .access_tokens
+            .keys()
+            .chain(inner.refresh_tokens.keys())
+            .cloned()
+            .collect()
+    }
+
     /// The request log (provider routes only, tokens redacted).
     pub fn requests(&self) -> Vec<LogEntry> {
         self.shared.lock().log.iter().cloned().collect()
