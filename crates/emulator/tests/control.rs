@@ -379,3 +379,105 @@ async fn in_process_helpers() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn bad_input_is_never_a_server_error() {
+    let emu = start(true, true).await;
+    let token = login(&emu, "alice@example.com").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad_queries: Vec<Vec<(&str, &str)>> = vec![
+        vec![("maxResults", "0")],
+        vec![("maxResults", "-5")],
+        vec![("maxResults", "99999999999999999999")],
+        vec![("maxResults", "abc")],
+        vec![("singleEvents", "maybe")],
+        vec![("timeMin", "yesterday")],
+        vec![("timeMin", "2026-01-01T00:00:00")],
+        vec![("timeMax", "0000-00-00T00:00:00Z")],
+        vec![("orderBy", "random")],
+        vec![("pageToken", "nope")],
+        vec![("syncToken", "")],
+        vec![("syncToken", "C%%%")],
+        vec![("updatedMin", "9999-12-31T23:59:59Z")],
+        vec![("eventTypes", "default"), ("eventTypes", "nonsense")],
+        vec![("privateExtendedProperty", "novalue")],
+        vec![
+            ("singleEvents", "true"),
+            ("timeMin", "-009999-01-01T00:00:00Z"),
+        ],
+        vec![
+            ("singleEvents", "true"),
+            ("timeMax", "9999-12-31T00:00:00Z"),
+        ],
+    ];
+    for q in &bad_queries {
+        for path in [
+            "/calendars/primary/events",
+            "/users/me/calendarList",
+            "/calendars/primary/events/oneonone0alice001/instances",
+        ] {
+            let (status, body) = api_get(&emu, &token, path, q).await;
+            assert!(status.as_u16() < 500, "{path} {q:?}: {status} {body}");
+        }
+    }
+    for path in [
+        "/calendars/%00/events",
+        "/calendars/%F0%9F%98%80/events/x",
+        "/calendars/primary/events/a_b_c",
+        "/calendars/primary/events/oneonone0alice001_garbage",
+    ] {
+        let (status, _) = api_get(&emu, &token, path, &[]).await;
+        assert!(status.as_u16() < 500, "{path}: {status}");
+    }
+    let url = format!("{}/calendars/primary/events", emu.google().api_base);
+    let bodies = [
+        "null",
+        "[]",
+        "{",
+        r#"{"start": {"date": "2026-02-30"}, "end": {"date": "2026-03-01"}}"#,
+        r#"{"start": {"dateTime": "2026-01-01T10:00:00", "timeZone": "Mars/Olympus"}, "end": {"dateTime": "2026-01-01T11:00:00Z"}}"#,
+        r#"{"start": {"date": "2026-01-01"}, "end": {"dateTime": "2026-01-01T11:00:00Z"}}"#,
+        r#"{"start": {"date": "2026-01-02"}, "end": {"date": "2026-01-01"}}"#,
+        r#"{"start": {"date": 5}, "end": {"date": true}}"#,
+        r#"{"id": "UPPERCASE", "start": {"date": "2026-01-01"}, "end": {"date": "2026-01-02"}}"#,
+        r#"{"status": "weird", "start": {"date": "2026-01-01"}, "end": {"date": "2026-01-02"}}"#,
+        r#"{"recurrence": ["nonsense"], "start": {"date": "2026-01-01"}, "end": {"date": "2026-01-02"}}"#,
+        r#"{"recurrence": ["RRULE:FREQ=DAILY;INTERVAL=0"], "start": {"date": "2026-01-01"}, "end": {"date": "2026-01-02"}}"#,
+    ];
+    for b in bodies {
+        let resp = http()
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(b)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().as_u16() < 500, "{b}: {}", resp.status());
+        assert!(resp.status().is_client_error() || resp.status().is_success());
+    }
+    // The odd-but-accepted series still lists.
+    let (status, _) = api_get(
+        &emu,
+        &token,
+        "/calendars/primary/events",
+        &[("singleEvents", "true")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    for form in [
+        vec![],
+        vec![("grant_type", "authorization_code")],
+        vec![("client_id", "x\u{0}")],
+    ] {
+        let resp = http()
+            .post(emu.google().token_url)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_client_error(), "{form:?}");
+    }
+}
