@@ -14,6 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
+use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Map, Value};
 
@@ -263,6 +264,25 @@ pub(crate) fn continue_cursor(
             "pageToken",
             "Invalid page token value.",
         )),
+    }
+}
+
+/// The zone `dateTime` values are written in: the `timeZone` parameter, else
+/// the calendar's (spec §2.2). `None` when `render_in_calendar_zone` is off
+/// and no parameter asks for a zone (values keep their stored offsets).
+pub(crate) fn response_zone(
+    inner: &Inner,
+    params: &Params,
+    calendar_tz: &str,
+) -> Result<Option<TimeZone>, ApiError> {
+    match params.get("timeZone") {
+        Some(name) => TimeZone::get(name)
+            .map(Some)
+            .map_err(|_| ApiError::invalid_param("timeZone", format!("Invalid time zone: {name}"))),
+        None if inner.settings.render_in_calendar_zone => {
+            Ok(Some(TimeZone::get(calendar_tz).unwrap_or(TimeZone::UTC)))
+        }
+        None => Ok(None),
     }
 }
 

@@ -415,3 +415,20 @@ pub fn matches_q(body: &Map<String, Value>, q: &str) -> bool {
         .filter_map(|k| body.get(*k).and_then(Value::as_str))
         .any(|s| s.to_lowercase().contains(&q))
 }
+
+/// Writes the `dateTime` values of a response item in the response zone, as
+/// Google does (`timeZone` request parameter, default the calendar's zone);
+/// the `timeZone` fields keep the event's own zones, so offset and zone name
+/// may differ. Storage is untouched: this is presentation only.
+pub fn in_zone(mut item: Value, tz: &TimeZone) -> Value {
+    if let Some(obj) = item.as_object_mut() {
+        for key in ["start", "end", "originalStartTime"] {
+            if let Some(dt) = obj.get_mut(key).and_then(|v| v.get_mut("dateTime")) {
+                if let Some(ts) = dt.as_str().and_then(|s| s.parse::<Timestamp>().ok()) {
+                    *dt = Value::String(format_zoned(&ts.to_zoned(tz.clone())));
+                }
+            }
+        }
+    }
+    item
+}

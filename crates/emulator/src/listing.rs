@@ -13,7 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Map, Value};
 
 use crate::calendar::{
-    account_ix, authenticate, continue_cursor, serve_first, Params, EVENTS_READ,
+    account_ix, authenticate, continue_cursor, response_zone, serve_first, Params, EVENTS_READ,
 };
 use crate::errors::ApiError;
 use crate::events;
@@ -361,10 +361,17 @@ pub(crate) async fn events_list(
         epoch: cal.epoch,
         seq: inner.current_seq(),
     });
+    let zone = response_zone(&inner, &params, &cal.time_zone)?;
     let cursor = PageCursor {
         sub,
         scope: format!("events:{}", cal.id),
-        items: collected.into_iter().map(|(.., item)| item).collect(),
+        items: collected
+            .into_iter()
+            .map(|(.., item)| match &zone {
+                Some(tz) => events::in_zone(item, tz),
+                None => item,
+            })
+            .collect(),
         max_results: max,
         envelope,
         sync,
@@ -479,10 +486,17 @@ pub(crate) async fn events_instances(
     envelope.insert("timeZone".into(), cal.time_zone.clone().into());
     envelope.insert("accessRole".into(), cal.access_role.clone().into());
     envelope.insert("defaultReminders".into(), json!([]));
+    let zone = response_zone(&inner, &params, &cal.time_zone)?;
     let cursor = PageCursor {
         sub,
         scope: format!("instances:{}:{event_id}", cal.id),
-        items: items.into_iter().map(|(_, v)| v).collect(),
+        items: items
+            .into_iter()
+            .map(|(_, v)| match &zone {
+                Some(tz) => events::in_zone(v, tz),
+                None => v,
+            })
+            .collect(),
         max_results: max,
         envelope,
         sync: None,

@@ -83,6 +83,9 @@ pub struct Settings {
     pub access_token_ttl_secs: i64,
     /// Per-user requests per minute on the Calendar API (Google: 600); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
+    /// Write event `dateTime`s in the calendar's zone, as Google does (off:
+    /// keep each event's own offsets). The `timeZone` parameter always applies.
+    pub render_in_calendar_zone: bool,
     /// Accept plain-http push callbacks on any host (loopback http is always accepted).
     pub allow_http_callbacks: bool,
     /// Longest push channel life in seconds (default and cap: 7 days).
@@ -102,6 +105,7 @@ impl Default for Settings {
             omit_refresh_token: false,
             access_token_ttl_secs: 3599,
             rate_limit_per_minute: None,
+            render_in_calendar_zone: true,
             allow_http_callbacks: false,
             max_channel_ttl_secs: 604_800,
         }

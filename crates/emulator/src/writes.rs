@@ -4,13 +4,15 @@
 //! exception). `store_event` is the one place where events change, shared
 //! with the control API: it takes a change number and wakes push channels.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{Map, Value};
 
-use crate::calendar::{account_ix, authenticate, role_rank, EVENTS_READ, EVENTS_WRITE};
+use crate::calendar::{
+    account_ix, authenticate, response_zone, role_rank, Params, EVENTS_READ, EVENTS_WRITE,
+};
 use crate::errors::ApiError;
 use crate::events::{self, WriteCtx};
 use crate::push::WatchTarget;
@@ -60,7 +62,9 @@ pub(crate) async fn events_get(
     State(state): State<AppState>,
     Path((calendar_id, event_id)): Path<(String, String)>,
     headers: HeaderMap,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let params = Params::new(raw);
     let mut inner = state.lock();
     let sub = authenticate(&mut inner, &headers, EVENTS_READ)?;
     let ix = account_ix(&inner, &sub)?;
@@ -82,7 +86,32 @@ pub(crate) async fn events_get(
             return Ok(StatusCode::NOT_MODIFIED.into_response());
         }
     }
-    Ok(Json(Value::Object(body)).into_response())
+    let cal_tz = inner.accounts[ix].calendars[cal_ix].time_zone.clone();
+    Ok(Json(rendered(&inner, &params, &cal_tz, body)?).into_response())
+}
+
+/// An event as a response body, its `dateTime`s in the response zone.
+fn rendered(
+    inner: &Inner,
+    params: &Params,
+    calendar_tz: &str,
+    body: Map<String, Value>,
+) -> Result<Value, ApiError> {
+    Ok(match response_zone(inner, params, calendar_tz)? {
+        Some(tz) => events::in_zone(Value::Object(body), &tz),
+        None => Value::Object(body),
+    })
+}
+
+/// The response of a write: rendered like a read in the calendar's zone.
+fn write_response(
+    inner: &Inner,
+    ix: usize,
+    cal_ix: usize,
+    body: Map<String, Value>,
+) -> Result<Json<Value>, ApiError> {
+    let cal_tz = inner.accounts[ix].calendars[cal_ix].time_zone.clone();
+    rendered(inner, &Params::new(None), &cal_tz, body).map(Json)
 }
 
 fn parse_body(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
@@ -259,7 +288,7 @@ pub(crate) async fn events_insert(
         None,
         false,
     )?;
-    Ok(Json(Value::Object(stored)))
+    write_response(&inner, ix, cal_ix, stored)
 }
 
 pub(crate) async fn events_update(
@@ -323,7 +352,7 @@ fn write_existing(
         Some(&current),
         false,
     )?;
-    Ok(Json(Value::Object(stored)))
+    write_response(&inner, ix, cal_ix, stored)
 }
 
 pub(crate) async fn events_delete(

@@ -763,3 +763,54 @@ async fn quirky_fixtures_are_served_as_stored() {
         assert!(body["items"].as_array().unwrap().len() > 10);
     }
 }
+
+#[tokio::test]
+async fn date_times_are_written_in_the_response_zone() {
+    let emu = start(true, true).await;
+    let token = alice(&emu).await;
+    let work = format!(
+        "/calendars/{}/events",
+        enc(calsync_emulator::samples::ALICE_WORK)
+    );
+    let start_of = |body: &Value| {
+        let ev = body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == "berlin0alice00001")
+            .unwrap()
+            .clone();
+        assert_eq!(ev["start"]["timeZone"], "Europe/Berlin");
+        ev["start"]["dateTime"].as_str().unwrap().to_owned()
+    };
+    let instant = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    // Default: the calendar's zone (America/New_York); the event keeps its own timeZone.
+    let (_, body) = api_get(&emu, &token, &work, &[]).await;
+    let default = start_of(&body);
+    assert!(
+        default.ends_with("-05:00") || default.ends_with("-04:00"),
+        "{default}"
+    );
+    let (_, body) = api_get(&emu, &token, &work, &[("timeZone", "Asia/Tokyo")]).await;
+    let tokyo = start_of(&body);
+    assert!(tokyo.ends_with("+09:00"), "{tokyo}");
+    let (status, _) = api_get(&emu, &token, &work, &[("timeZone", "Mars/Base")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, got) = api_get(
+        &emu,
+        &token,
+        &format!("{work}/berlin0alice00001"),
+        &[("timeZone", "UTC")],
+    )
+    .await;
+    let utc = got["start"]["dateTime"].as_str().unwrap().to_owned();
+    assert!(utc.ends_with('Z'), "{utc}");
+    // Switched off: each event keeps its own offset (10:00 in Berlin).
+    emu.update_settings(|s| s.render_in_calendar_zone = false);
+    let (_, body) = api_get(&emu, &token, &work, &[]).await;
+    let own = start_of(&body);
+    assert!(own.contains("T10:00:00+0"), "{own}");
+    for other in [&default, &tokyo, &utc] {
+        assert_eq!(instant(other), instant(&own));
+    }
+}
