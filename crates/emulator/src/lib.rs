@@ -354,6 +354,17 @@ impl EmulatorHandle {
             .collect()
     }
 
+    /// Push deliveries so far: `{channel_id, resource_id, state,
+    /// message_number, address, status?, error?}` each.
+    pub fn notifications(&self) -> Vec<Value> {
+        let inner = self.shared.lock();
+        inner
+            .deliveries
+            .iter()
+            .filter_map(|d| serde_json::to_value(d).ok())
+            .collect()
+    }
+
     /// The request log (provider routes only, tokens redacted).
     pub fn requests(&self) -> Vec<LogEntry> {
         self.shared.lock().log.iter().cloned().collect()

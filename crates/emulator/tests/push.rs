@@ -141,4 +141,5 @@ async fn watch_sync_exists_and_stop() {
     let (_, log) = control(&emu, Method::GET, "/notifications", Value::Null).await;
     assert_eq!(log.as_array().unwrap().len(), 2);
     assert_eq!(log[0]["status"], 200);
+    assert_eq!(emu.notifications().len(), 2);
 }
