@@ -132,6 +132,20 @@ pub struct Connection {
     pub last_synced_at: Option<Timestamp>,
     pub last_error: Option<String>,
     pub created_at: Timestamp,
+    /// Syncs that failed in a row since the last success; the scheduler backs off by it.
+    pub consecutive_failures: u32,
+}
+
+/// One sync of a connection, as its history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// `ok`, `error`, `needs_reauth`; `None` while running.
+    pub outcome: Option<String>,
+    pub requests: u64,
+    pub changes: u64,
+    pub error: Option<String>,
 }
 
 /// One calendar of a connection, with the user's choices for it.

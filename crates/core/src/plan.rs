@@ -8,6 +8,8 @@
 //!
 //! Pure functions; the store applies their results in one transaction.
 
+use std::time::Duration;
+
 use jiff::tz::TimeZone;
 
 use crate::changes::{EventStart, EventStatus, RemoteEvent};
@@ -45,6 +47,25 @@ impl Cursor {
             _ => None,
         }
     }
+}
+
+/// The longest wait between syncs of a failing connection.
+const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// How long until a connection's next sync: the interval after a success,
+/// doubling with each failure in a row (up to six hours), and spread by ±10%
+/// (`jitter_unit` in [0, 1)) so that connections added together do not stay
+/// in lockstep.
+pub fn next_sync_delay(
+    interval: Duration,
+    consecutive_failures: u32,
+    jitter_unit: f64,
+) -> Duration {
+    let factor = 2u32.saturating_pow(consecutive_failures.min(16));
+    let base = interval
+        .saturating_mul(factor)
+        .min(MAX_BACKOFF.max(interval));
+    base.mul_f64(0.9 + 0.2 * jitter_unit.clamp(0.0, 1.0))
 }
 
 /// One occurrence to store, attributed to the event it shows (the master, or
@@ -293,6 +314,17 @@ mod tests {
             starts(&planned),
             [("x_1".to_owned(), "2026-03-05T09:00:00Z".to_owned())]
         );
+    }
+
+    #[test]
+    fn failing_connections_back_off_up_to_six_hours() {
+        let five = Duration::from_secs(300);
+        assert_eq!(next_sync_delay(five, 0, 0.5), five);
+        assert_eq!(next_sync_delay(five, 1, 0.5), five * 2);
+        assert_eq!(next_sync_delay(five, 3, 0.5), five * 8);
+        assert_eq!(next_sync_delay(five, 40, 0.5), MAX_BACKOFF);
+        assert_eq!(next_sync_delay(five, 0, 0.0), Duration::from_secs(270));
+        assert_eq!(next_sync_delay(five, 0, 1.0), Duration::from_secs(330));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use calsync_core::clock::Clock;
 use calsync_core::model::{CalendarId, ConnectionStatus, Provider, UserId};
-use calsync_core::plan::Cursor;
+use calsync_core::plan::{next_sync_delay, Cursor};
 use calsync_core::recur::Window;
 use calsync_providers::google::GoogleClient;
 use calsync_providers::{EventsCursor, ProviderError};
@@ -109,6 +109,11 @@ impl SyncEngine {
 
     async fn sync_claimed(&self, claim: Claim) -> Result<(), StoreError> {
         let started = self.clock.now();
+        let failures = self
+            .store
+            .connection(claim.user_id, claim.connection_id)
+            .await?
+            .consecutive_failures;
         let run = self
             .store
             .start_sync_run(claim.connection_id, started)
@@ -122,41 +127,7 @@ impl SyncEngine {
         let mut tally = Tally::default();
         let outcome = self.sync_connection(claim, &mut tally).await;
         let now = self.clock.now();
-        let next =
-            now + SignedDuration::try_from(self.interval).unwrap_or(SignedDuration::from_mins(5));
-        let result = match outcome {
-            Ok(()) => SyncResult {
-                status: ConnectionStatus::Ok,
-                error: None,
-                requests: tally.requests,
-                changes: tally.changes,
-                next_sync_at: next,
-            },
-            Err(err) => {
-                let status = match &err {
-                    SyncError::Provider(e) if e.needs_reauth() => ConnectionStatus::NeedsReauth,
-                    SyncError::NoRefreshToken => ConnectionStatus::NeedsReauth,
-                    _ => ConnectionStatus::Error,
-                };
-                let retry = match &err {
-                    SyncError::Provider(ProviderError::RateLimited {
-                        retry_after: Some(wait),
-                    }) => {
-                        now + SignedDuration::try_from(*wait)
-                            .unwrap_or(SignedDuration::from_mins(5))
-                    }
-                    _ => next,
-                };
-                tracing::warn!(connection = %claim.connection_id, error = %err, "sync failed");
-                SyncResult {
-                    status,
-                    error: Some(err.to_string()),
-                    requests: tally.requests,
-                    changes: tally.changes,
-                    next_sync_at: retry,
-                }
-            }
-        };
+        let result = self.result(outcome, &tally, failures, now, claim);
         self.store
             .finish_sync(claim.connection_id, run, &result, now)
             .await?;
@@ -183,6 +154,49 @@ impl SyncEngine {
             },
         );
         Ok(())
+    }
+
+    /// The status and schedule a sync leaves its connection in.
+    fn result(
+        &self,
+        outcome: Result<(), SyncError>,
+        tally: &Tally,
+        failures: u32,
+        now: Timestamp,
+        claim: Claim,
+    ) -> SyncResult {
+        let after = |failures| {
+            let delay = next_sync_delay(self.interval, failures, jitter_unit());
+            now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_mins(5))
+        };
+        let (status, error, next_sync_at) = match outcome {
+            Ok(()) => (ConnectionStatus::Ok, None, after(0)),
+            Err(err) => {
+                tracing::warn!(connection = %claim.connection_id, error = %err, "sync failed");
+                let status = match &err {
+                    SyncError::Provider(e) if e.needs_reauth() => ConnectionStatus::NeedsReauth,
+                    SyncError::NoRefreshToken => ConnectionStatus::NeedsReauth,
+                    _ => ConnectionStatus::Error,
+                };
+                let next = match &err {
+                    SyncError::Provider(ProviderError::RateLimited {
+                        retry_after: Some(wait),
+                    }) => {
+                        now + SignedDuration::try_from(*wait)
+                            .unwrap_or(SignedDuration::from_mins(5))
+                    }
+                    _ => after(failures.saturating_add(1)),
+                };
+                (status, Some(err.to_string()), next)
+            }
+        };
+        SyncResult {
+            status,
+            error,
+            requests: tally.requests,
+            changes: tally.changes,
+            next_sync_at,
+        }
     }
 
     async fn sync_connection(&self, claim: Claim, tally: &mut Tally) -> Result<(), SyncError> {
@@ -222,6 +236,15 @@ impl SyncEngine {
             floating_zone: jiff::tz::TimeZone::get(&zone).unwrap_or(jiff::tz::TimeZone::UTC),
             limit: 10_000,
         })
+    }
+}
+
+/// A uniform number in [0, 1) for spreading schedules; not security relevant.
+fn jitter_unit() -> f64 {
+    let mut bytes = [0u8; 4];
+    match getrandom::getrandom(&mut bytes) {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
+        Err(_) => 0.5,
     }
 }
 

@@ -51,7 +51,6 @@ async fn a_new_user_sees_empty_lists(kind: BackendKind) {
 
 const API_PATHS: &[(&str, &str)] = &[
     ("GET", "/api/calendar/google/authorize/"),
-    ("GET", "/api/calendar/google/callback/"),
     ("GET", "/api/calendar/microsoft/authorize/"),
     ("GET", "/api/calendar/microsoft/callback/"),
     ("POST", "/api/calendar/caldav/connect/"),
@@ -88,6 +87,15 @@ async fn every_api_path_requires_authentication(kind: BackendKind) {
             );
         }
     }
+    // The OAuth callback is where a browser lands: it goes to the login page.
+    let callback = app
+        .http
+        .get(app.url("/api/calendar/google/callback/?state=x&code=y"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), 303);
+    assert_eq!(callback.headers()["location"], "/login?next=/settings");
 }
 
 async fn login_sets_a_safe_cookie_and_logout_ends_it(kind: BackendKind) {
@@ -373,7 +381,10 @@ async fn users_get_404_for_each_others_ids(kind: BackendKind) {
     .await;
     assert_eq!(
         (status, body),
-        (200, json!({"id": c, "disconnected": true}))
+        (
+            200,
+            json!({"id": c, "disconnected": true, "revoked": false})
+        )
     );
     let (_, after) = json(
         app.get("/api/calendar/calendars/", &alice_token)

@@ -3,7 +3,9 @@
 //! Every read and write takes the owning user, so another user's id finds
 //! nothing (the API answers 404, as if it did not exist).
 
-use calsync_core::model::{Calendar, Connection, ConnectionId, ConnectionStatus, Provider, UserId};
+use calsync_core::model::{
+    Calendar, Connection, ConnectionId, ConnectionStatus, Provider, SyncRun, UserId,
+};
 use jiff::Timestamp;
 use secrecy::SecretString;
 
@@ -15,7 +17,12 @@ use crate::{from_secs, on_pool, to_secs, Result, Store, StoreError};
 pub struct ConnectionWithCalendars {
     pub connection: Connection,
     pub calendars: Vec<Calendar>,
+    /// The latest sync runs, newest first.
+    pub recent_runs: Vec<SyncRun>,
 }
+
+/// How many sync runs a connection listing carries.
+const RECENT_RUNS: u32 = 5;
 
 /// provider, account_id, sealed access token, sealed refresh token, expiry.
 type SealedTokensRow = (String, String, Option<String>, Option<String>, Option<i64>);
@@ -66,10 +73,11 @@ type ConnectionRow = (
     Option<i64>,
     Option<String>,
     i64,
+    i64,
 );
 
-const CONNECTION_COLUMNS: &str =
-    "id, user_id, provider, account_id, account_email, status, last_synced_at, last_error, created_at";
+const CONNECTION_COLUMNS: &str = "id, user_id, provider, account_id, account_email, status, \
+     last_synced_at, last_error, created_at, consecutive_failures";
 
 fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
     let (
@@ -82,6 +90,7 @@ fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
         last_synced_at,
         last_error,
         created_at,
+        consecutive_failures,
     ) = row;
     Some(Connection {
         id: ConnectionId(id),
@@ -93,6 +102,7 @@ fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
         last_synced_at: last_synced_at.map(from_secs),
         last_error,
         created_at: from_secs(created_at),
+        consecutive_failures: u32::try_from(consecutive_failures).unwrap_or(u32::MAX),
     })
 }
 
@@ -153,27 +163,28 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// The user's connections, oldest first, each with its calendars.
+    /// The user's connections, oldest first, each with its calendars and
+    /// latest sync runs.
     pub async fn list_connections(&self, user: UserId) -> Result<Vec<ConnectionWithCalendars>> {
         let sql =
             format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE user_id = $1 ORDER BY id");
         let rows: Vec<ConnectionRow> =
             on_pool!(self, pool => sqlx::query_as(&sql).bind(user.0).fetch_all(pool).await)?;
         let mut calendars = self.list_calendars(user).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(connection_from_row)
-            .map(|connection| {
-                let (mine, rest) = calendars
-                    .drain(..)
-                    .partition(|c| c.connection_id == connection.id);
-                calendars = rest;
-                ConnectionWithCalendars {
-                    connection,
-                    calendars: mine,
-                }
-            })
-            .collect())
+        let mut listed = Vec::with_capacity(rows.len());
+        for connection in rows.into_iter().filter_map(connection_from_row) {
+            let (mine, rest) = calendars
+                .drain(..)
+                .partition(|c| c.connection_id == connection.id);
+            calendars = rest;
+            let recent_runs = self.recent_sync_runs(connection.id, RECENT_RUNS).await?;
+            listed.push(ConnectionWithCalendars {
+                connection,
+                calendars: mine,
+                recent_runs,
+            });
+        }
+        Ok(listed)
     }
 
     /// Deletes one of the user's connections with its tokens, calendars and events.

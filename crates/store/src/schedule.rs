@@ -4,10 +4,13 @@
 //! the second finds the row no longer due and claims nothing. A worker that
 //! dies simply lets the lease run out. Each sync is recorded in `sync_runs`.
 
-use calsync_core::model::{ConnectionId, ConnectionStatus, UserId};
+use calsync_core::model::{ConnectionId, ConnectionStatus, SyncRun, UserId};
 use jiff::Timestamp;
 
-use crate::{on_pool, to_secs, Result, Store};
+use crate::{from_secs, on_pool, to_secs, Result, Store};
+
+/// started_at, finished_at, outcome, requests, changes, error.
+type SyncRunRow = (i64, Option<i64>, Option<String>, i64, i64, Option<String>);
 
 /// A connection a worker now owns until `lease_until`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +77,12 @@ impl Store {
 
     /// Makes connections due now, for `calsync sync` (an admin command, so
     /// not scoped to one user): all of them, a user's, or one. Returns how many.
-    pub async fn make_due(&self, user: Option<UserId>, id: Option<ConnectionId>, now: Timestamp) -> Result<u64> {
+    pub async fn make_due(
+        &self,
+        user: Option<UserId>,
+        id: Option<ConnectionId>,
+        now: Timestamp,
+    ) -> Result<u64> {
         let sql = "UPDATE connections SET next_sync_at = $1, status = 'pending' WHERE status <> 'needs_reauth' \
                    AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR id = $3)";
         let done = on_pool!(self, pool => sqlx::query(sql)
@@ -92,6 +100,31 @@ impl Store {
         let sql = "SELECT COUNT(*) FROM connections WHERE status IN ('error', 'needs_reauth') AND ($1 IS NULL OR user_id = $1)";
         let (n,): (i64,) = on_pool!(self, pool => sqlx::query_as(sql).bind(user.map(|u| u.0)).fetch_one(pool).await)?;
         Ok(n)
+    }
+
+    /// A connection's latest sync runs, newest first.
+    pub async fn recent_sync_runs(&self, id: ConnectionId, limit: u32) -> Result<Vec<SyncRun>> {
+        let sql =
+            "SELECT started_at, finished_at, outcome, requests, changes, error FROM sync_runs \
+                   WHERE connection_id = $1 ORDER BY id DESC LIMIT $2";
+        let rows: Vec<SyncRunRow> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(id.0)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(started, finished, outcome, requests, changes, error)| SyncRun {
+                    started_at: from_secs(started),
+                    finished_at: finished.map(from_secs),
+                    outcome,
+                    requests: u64::try_from(requests).unwrap_or(0),
+                    changes: u64::try_from(changes).unwrap_or(0),
+                    error,
+                },
+            )
+            .collect())
     }
 
     /// Records the start of a sync; returns the run's id.
@@ -124,7 +157,8 @@ impl Store {
                 .await?;
             sqlx::query(
                 "UPDATE connections SET status = $1, last_error = $2, next_sync_at = $3, updated_at = $4, \
-                     last_synced_at = CASE WHEN $5 THEN $4 ELSE last_synced_at END \
+                     last_synced_at = CASE WHEN $5 THEN $4 ELSE last_synced_at END, \
+                     consecutive_failures = CASE WHEN $5 THEN 0 ELSE consecutive_failures + 1 END \
                  WHERE id = $6",
             )
             .bind(result.status.as_str())

@@ -48,6 +48,11 @@ impl GoogleApp {
         Some(Self { app, emulator })
     }
 
+    /// Replaces the (killed) server with a fresh process on the same database.
+    pub fn restart(&mut self) {
+        self.app = self.app.restarted();
+    }
+
     /// Goes through "Connect Google Calendar" as the browser would, choosing
     /// `account` on the consent page; returns where calsync sent the browser.
     pub async fn connect(&self, cookie: &str, account: &str) -> String {

@@ -42,6 +42,7 @@ pub struct TestApp {
     pub key: SecretString,
     pub log: Arc<Mutex<String>>,
     pub http: reqwest::Client,
+    extra_env: Vec<(String, String)>,
     child: Child,
 }
 
@@ -116,6 +117,10 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let extra_env = extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Self {
             base,
             db,
@@ -123,6 +128,7 @@ impl TestApp {
             key,
             log,
             http,
+            extra_env,
             child,
         }
     }
@@ -244,6 +250,29 @@ impl TestApp {
 
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same binary again on the same database, key and environment.
+    pub fn restarted(&self) -> Self {
+        Self::start_on(
+            self.db.clone(),
+            self.data_dir.clone(),
+            self.key.clone(),
+            &self.env_borrowed(),
+        )
+    }
+
+    fn env_borrowed(&self) -> Vec<(&str, &str)> {
+        self.extra_env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     /// Sends SIGTERM and waits for the exit status.

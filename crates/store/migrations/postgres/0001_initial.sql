@@ -48,6 +48,7 @@ CREATE TABLE connections (
     last_synced_at   BIGINT,
     last_error       TEXT,
     next_sync_at     BIGINT,
+    consecutive_failures BIGINT NOT NULL DEFAULT 0,
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL,
     UNIQUE (user_id, provider, account_id)

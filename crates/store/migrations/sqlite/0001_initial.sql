@@ -48,6 +48,7 @@ CREATE TABLE connections (
     last_synced_at   INTEGER,
     last_error       TEXT,
     next_sync_at     INTEGER,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     UNIQUE (user_id, provider, account_id)

@@ -1,7 +1,7 @@
 //! `GET /api/calendar/connections/` and `POST .../connections/<id>/disconnect/`.
 
 use axum::extract::State;
-use calsync_core::model::{Calendar, ConnectionId, ConnectionStatus};
+use calsync_core::model::{Calendar, ConnectionId, ConnectionStatus, SyncRun};
 use calsync_store::ConnectionWithCalendars;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -27,7 +27,38 @@ pub struct ConnectionJson {
     pub last_synced_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
+    /// Failed syncs in a row; the scheduler waits longer after each.
+    pub consecutive_failures: u32,
     pub calendars: Vec<CalendarJson>,
+    /// The latest sync runs, newest first.
+    pub recent_runs: Vec<SyncRunJson>,
+}
+
+/// One sync of a connection.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncRunJson {
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// `ok`, `error` or `needs_reauth`; null while running.
+    pub outcome: Option<String>,
+    /// Requests made to the provider.
+    pub requests: u64,
+    /// Events added, changed or removed.
+    pub changes: u64,
+    pub error: Option<String>,
+}
+
+impl From<SyncRun> for SyncRunJson {
+    fn from(run: SyncRun) -> Self {
+        Self {
+            started_at: rfc3339(run.started_at),
+            finished_at: run.finished_at.map(rfc3339),
+            outcome: run.outcome,
+            requests: run.requests,
+            changes: run.changes,
+            error: run.error,
+        }
+    }
 }
 
 /// A calendar with the user's on/off and colour choices.
@@ -66,6 +97,7 @@ impl From<ConnectionWithCalendars> for ConnectionJson {
         ConnectionWithCalendars {
             connection: c,
             calendars,
+            recent_runs,
         }: ConnectionWithCalendars,
     ) -> Self {
         Self {
@@ -77,7 +109,9 @@ impl From<ConnectionWithCalendars> for ConnectionJson {
             last_synced_at: c.last_synced_at.map(rfc3339),
             last_error: c.last_error,
             created_at: rfc3339(c.created_at),
+            consecutive_failures: c.consecutive_failures,
             calendars: calendars.into_iter().map(CalendarJson::from).collect(),
+            recent_runs: recent_runs.into_iter().map(SyncRunJson::from).collect(),
         }
     }
 }
