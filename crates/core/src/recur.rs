@@ -19,7 +19,7 @@ pub mod rule;
 mod series;
 
 pub use rule::{ByDay, Freq, Rule, Until};
-pub use series::expand;
+pub use series::{expand, expand_within, Budget, MAX_STEPS};
 
 /// `start` moved by `len` (RFC 5545 §3.3.6), keeping its kind.
 pub(crate) fn series_add_length(start: &Time, len: &Length) -> Option<Time> {

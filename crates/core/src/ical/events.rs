@@ -21,7 +21,8 @@ use crate::tz::{local_to_zoned, resolve_name};
 struct Zones<'c, 'a> {
     vtimezones: Vec<&'c Component<'a>>,
     x_wr: Option<TimeZone>,
-    cache: HashMap<String, Option<TimeZone>>,
+    // Few distinct TZIDs per calendar: a list beats hashing every value.
+    cache: Vec<(String, Option<TimeZone>)>,
 }
 
 fn clean_tzid(s: &str) -> &str {
@@ -33,7 +34,7 @@ impl<'c, 'a> Zones<'c, 'a> {
         let mut zones = Zones {
             vtimezones,
             x_wr: None,
-            cache: HashMap::new(),
+            cache: Vec::new(),
         };
         zones.x_wr = x_wr.and_then(|name| zones.zone(name));
         zones
@@ -43,11 +44,11 @@ impl<'c, 'a> Zones<'c, 'a> {
     /// VTIMEZONE of that TZID, then its X-LIC-LOCATION.
     fn zone(&mut self, tzid: &str) -> Option<TimeZone> {
         let tzid = clean_tzid(tzid);
-        if let Some(z) = self.cache.get(tzid) {
+        if let Some((_, z)) = self.cache.iter().find(|(k, _)| k == tzid) {
             return z.clone();
         }
         let found = resolve_name(tzid).or_else(|| self.zone_of_vtimezone(tzid));
-        self.cache.insert(tzid.to_string(), found.clone());
+        self.cache.push((tzid.to_string(), found.clone()));
         found
     }
 

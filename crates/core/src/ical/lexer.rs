@@ -33,13 +33,16 @@ impl ContentLine<'_> {
 /// starts with a space or tab (§3.1), CRLF or bare LF (or bare CR) endings.
 pub struct Unfolder<'a> {
     rest: &'a str,
+    cr_only: bool,
 }
 
 impl<'a> Unfolder<'a> {
     /// Starts reading `text`, skipping a leading byte-order mark.
     pub fn new(text: &'a str) -> Self {
+        let rest = text.strip_prefix('\u{feff}').unwrap_or(text);
         Self {
-            rest: text.strip_prefix('\u{feff}').unwrap_or(text),
+            rest,
+            cr_only: !rest.contains('\n') && rest.contains('\r'),
         }
     }
 
@@ -47,15 +50,23 @@ impl<'a> Unfolder<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let bytes = self.rest.as_bytes();
-        let (line, skip) = match memchr_eol(bytes) {
+        // `find(char)` on an ASCII byte is a fast memchr; a bare-CR file
+        // (classic Mac) takes the slower two-byte scan.
+        let eol = if self.cr_only {
+            self.rest.find(['\r', '\n'])
+        } else {
+            self.rest.find('\n')
+        };
+        let (line, skip) = match eol {
             Some(i) => {
+                let bytes = self.rest.as_bytes();
                 let skip = if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
                     2
                 } else {
                     1
                 };
-                (&self.rest[..i], i + skip)
+                let line = &self.rest[..i];
+                (line.strip_suffix('\r').unwrap_or(line), i + skip)
             }
             None => (self.rest, self.rest.len()),
         };
@@ -76,10 +87,6 @@ impl<'a> Unfolder<'a> {
         }
         matches!(self.rest.as_bytes().first(), Some(b' ' | b'\t'))
     }
-}
-
-fn memchr_eol(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n' || b == b'\r')
 }
 
 /// One logical line as it sits in the input: its first physical line and
@@ -155,7 +162,8 @@ impl<'a> Iterator for Unfolder<'a> {
                 span,
                 folded: true,
             };
-            if line.unfold().trim().is_empty() {
+            // Blank only if every piece is: checked without unfolding.
+            if span.split(['\r', '\n']).all(|p| p.trim().is_empty()) {
                 continue;
             }
             return Some(line);
@@ -262,6 +270,14 @@ mod tests {
         assert_eq!(b.param("x"), Some("a:b"));
         assert_eq!(b.param("Y"), Some("c"));
         assert_eq!(b.value, "v");
+    }
+
+    #[test]
+    fn reads_bare_cr_endings() {
+        let lines: Vec<_> = Unfolder::new("A:1\r 2\rB:3\r")
+            .map(|l| l.unfold())
+            .collect();
+        assert_eq!(lines, vec!["A:12", "B:3"]);
     }
 
     #[test]

@@ -52,15 +52,27 @@ fn wd_index(w: jiff::civil::Weekday) -> i64 {
     i64::from(w.to_monday_zero_offset())
 }
 
-/// Appends to `out` the instances of `rule` for a series starting at civil
-/// second `start` that fall in `[b.lo, b.hi]`. `date_only` ignores the time
-/// parts of the rule (a DATE DTSTART).
+/// Like [`expand_counted`], without reporting the steps taken.
 pub(crate) fn expand(
     rule: &Rule,
     start: i64,
     date_only: bool,
     b: &Bounds,
     out: &mut Vec<i64>,
+) -> End {
+    expand_counted(rule, start, date_only, b, out, &mut 0)
+}
+
+/// Appends to `out` the instances of `rule` for a series starting at civil
+/// second `start` that fall in `[b.lo, b.hi]`. `date_only` ignores the time
+/// parts of the rule (a DATE DTSTART). `used` grows by the periods visited.
+pub(crate) fn expand_counted(
+    rule: &Rule,
+    start: i64,
+    date_only: bool,
+    b: &Bounds,
+    out: &mut Vec<i64>,
+    used: &mut u64,
 ) -> End {
     let start_day = start.div_euclid(DAY);
     let (mut y0, m0, d0) = civil::civil_from_days(start_day);
@@ -107,6 +119,7 @@ pub(crate) fn expand(
     let mut cands = Vec::new();
     loop {
         steps += 1;
+        *used += 1;
         if steps > b.max_steps {
             return End::Truncated;
         }
@@ -280,10 +293,19 @@ impl Ctx<'_> {
     }
 
     /// For sub-daily rules, the first period index whose start is on or after
-    /// the day following `day` (days failing the BYxxx day filters are
+    /// the next day that passes the BYxxx day filters (days failing them are
     /// skipped whole instead of hour by hour).
     fn next_period_after_day(&self, day: i64) -> i64 {
-        let target = (day + 1) * DAY - self.sub_daily_base();
+        // Look ahead for the next day that passes the day filters (up to
+        // four years, so an impossible rule still moves on quickly).
+        let mut next = day + 1;
+        for _ in 0..1461 {
+            if self.day_ok(next) {
+                break;
+            }
+            next += 1;
+        }
+        let target = next * DAY - self.sub_daily_base();
         let step = self.unit_secs() * self.interval;
         // Ceiling division; target and step are positive here.
         (target + step - 1).div_euclid(step)

@@ -18,7 +18,7 @@ use super::{
 use crate::tz::local_to_zoned;
 
 /// Most rule periods visited per rule and expansion.
-const MAX_STEPS: u64 = 2_000_000;
+pub const MAX_STEPS: u64 = 2_000_000;
 
 /// The wall clock a series lives on.
 #[derive(Debug, Clone)]
@@ -210,6 +210,34 @@ fn overlaps(start: &Time, end: &Time, window: &Window) -> bool {
 /// Invalid input never panics; at most `window.limit` occurrences are
 /// returned and `truncated` says when more existed.
 pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError> {
+    expand_within(series, window, &Budget::new(MAX_STEPS))
+}
+
+/// A allowance of rule iteration steps shared by several expansions, so
+/// that a hostile file with thousands of rules that never match cannot make
+/// a caller spin for minutes. Each rule may use at most [`MAX_STEPS`] of it.
+#[derive(Debug)]
+pub struct Budget(std::cell::Cell<u64>);
+
+impl Budget {
+    /// A budget of `steps` rule periods.
+    pub fn new(steps: u64) -> Budget {
+        Budget(std::cell::Cell::new(steps))
+    }
+
+    /// Steps still available.
+    pub fn remaining(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// [`expand`] drawing rule steps from `budget`; `truncated` is set when the
+/// budget ran out.
+pub fn expand_within(
+    series: &Series,
+    window: &Window,
+    budget: &Budget,
+) -> Result<Expansion, RecurError> {
     if window.from >= window.to {
         return Err(RecurError::EmptyWindow);
     }
@@ -263,12 +291,16 @@ pub fn expand(series: &Series, window: &Window) -> Result<Expansion, RecurError>
             lo,
             hi,
             until: rule.until.map(|u| until_secs(&frame, u)),
-            max_steps: MAX_STEPS,
+            max_steps: MAX_STEPS.min(budget.remaining()),
             max_out: window.limit.saturating_mul(2).max(16),
         };
-        if iter::expand(rule, start_secs, date_only, &b, &mut starts) == End::Truncated {
+        let mut used = 0;
+        if iter::expand_counted(rule, start_secs, date_only, &b, &mut starts, &mut used)
+            == End::Truncated
+        {
             truncated = true;
         }
+        budget.0.set(budget.remaining().saturating_sub(used));
     }
     // A PERIOD's end takes the series' kind, like its start does.
     let mut period_ends: HashMap<i64, Time> = HashMap::new();

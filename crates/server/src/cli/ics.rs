@@ -29,6 +29,11 @@ pub struct ExpandArgs {
     pub format: String,
 }
 
+/// Most occurrences printed for one file.
+const FILE_OCCURRENCE_LIMIT: usize = 2_000_000;
+/// Most rule periods walked for one file (see `recur::Budget`).
+const FILE_STEP_BUDGET: u64 = 50_000_000;
+
 fn parse_instant(flag: &str, value: &str) -> anyhow::Result<Timestamp> {
     value.trim().parse::<Timestamp>().with_context(|| {
         format!("--{flag} {value:?} is not an instant; write it like 2026-03-01T00:00:00Z")
@@ -177,11 +182,24 @@ pub fn expand(args: &ExpandArgs) -> anyhow::Result<()> {
         ical::parse(&bytes).with_context(|| format!("cannot read {}", args.file.display()))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    // File-wide allowances: a hostile file of many never-matching or
+    // every-second rules ends in bounded time and output.
+    let budget = recur::Budget::new(FILE_STEP_BUDGET);
+    let mut printed = 0usize;
     for series in &calendar.series {
-        let expansion = recur::expand(series, &window)?;
+        if printed >= FILE_OCCURRENCE_LIMIT || budget.remaining() == 0 {
+            eprintln!(
+                "warning: stopped after {printed} occurrences; the file needs more work than calsync allows for one run"
+            );
+            break;
+        }
+        let mut window = window.clone();
+        window.limit = window.limit.min(FILE_OCCURRENCE_LIMIT - printed);
+        let expansion = recur::expand_within(series, &window, &budget)?;
+        printed += expansion.occurrences.len();
         if expansion.truncated {
             eprintln!(
-                "warning: event {:?} has more occurrences than the limit of {}; the rest are left out",
+                "warning: event {:?} was cut short (more than {} occurrences, or too much work); the rest are left out",
                 series.uid, window.limit
             );
         }
