@@ -485,7 +485,11 @@ fn mib(kb: u64) -> String {
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    if d >= Duration::from_secs(10) {
+        secs(d)
+    } else {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -690,14 +694,23 @@ fn log_field(line: &str, key: &str) -> Option<String> {
         .map(|v| v.trim_matches('"').to_owned())
 }
 
+/// The worker's own account of a sync. Its `ms=` field is left out: it is
+/// the millisecond component of a jiff `Span`, not the duration.
 fn sync_summary(line: &str) -> String {
     format!(
-        "status={} requests={} changes={} ms={}",
+        "status={} requests={} changes={}",
         log_field(line, "status").unwrap_or_default(),
         log_field(line, "requests").unwrap_or_default(),
         log_field(line, "changes").unwrap_or_default(),
-        log_field(line, "ms").unwrap_or_default(),
     )
+}
+
+/// The 1-minute load average: the machine may be shared.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 struct Control {
@@ -869,6 +882,7 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
     // calendar list, first sync by the worker) to "sync finished".
     let seq = last_seq(&emulator);
     let before = serve.memory()?;
+    let cpu_before = serve.cpu()?;
     let t = Instant::now();
     let response = serve
         .http
@@ -881,6 +895,7 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
     }
     let line = serve.wait_for_line(SYNC_DONE, 1, SYNC_TIMEOUT).await?;
     let wall = t.elapsed();
+    let cpu = serve.cpu()?.saturating_sub(cpu_before);
     let after = serve.memory()?;
     let kinds = requests_since(&emulator, seq);
     let label = format!("initial sync, {n} events");
@@ -889,6 +904,12 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
         backend,
         &format!("{label}: wall (callback to synced)"),
         secs(wall),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: calsync serve CPU (user+sys)"),
+        ms(cpu),
     );
     figures.add(
         S,
@@ -975,18 +996,20 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
 
     // The same through the CLI: a whole `calsync sync` process.
     let seq = last_seq(&emulator);
-    let timed = time_cli(&serve).await?;
+    let timed = time_cli(&serve, runs).await?;
     let kinds = requests_since(&emulator, seq);
     figures.add(
         S,
         backend,
-        "no-change `calsync sync` (CLI process): wall / CPU user+sys / max RSS",
+        &format!(
+            "no-change `calsync sync` (CLI process, mean of {runs}): wall / CPU user+sys / max RSS"
+        ),
         timed,
     );
     figures.add(
         S,
         backend,
-        "no-change `calsync sync` (CLI process): provider requests",
+        &format!("no-change `calsync sync` (CLI process, {runs} runs): provider requests"),
         describe(&kinds),
     );
 
@@ -1003,7 +1026,9 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
         // Every 5 minutes: 90,000 events span ~312 days, inside the horizon.
         control.generate(&id, bulk, 5).await?;
         let seq = last_seq(&emulator);
+        let cpu_before = serve.cpu()?;
         let (w, line) = manual_sync(&serve, &token).await?;
+        let cpu = serve.cpu()?.saturating_sub(cpu_before);
         let kinds = requests_since(&emulator, seq);
         let mem = serve.memory()?;
         let label = format!("adding a calendar of {bulk} events (sync)");
@@ -1012,6 +1037,12 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
             backend,
             &format!("{label}: wall (POST to synced)"),
             secs(w),
+        );
+        figures.add(
+            S,
+            backend,
+            &format!("{label}: calsync serve CPU (user+sys)"),
+            ms(cpu),
         );
         figures.add(
             S,
@@ -1079,8 +1110,27 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
     Ok(())
 }
 
-/// `/usr/bin/time calsync sync`: wall, CPU, max RSS of the whole CLI process.
-async fn time_cli(serve: &Serve) -> Result<String> {
+/// `/usr/bin/time calsync sync`, `runs` times: mean wall and CPU (user+sys)
+/// and the largest max RSS of the whole CLI process.
+async fn time_cli(serve: &Serve, runs: usize) -> Result<String> {
+    let (mut wall, mut cpu, mut rss) = (0.0, 0.0, 0.0_f64);
+    for _ in 0..runs {
+        let v = time_cli_once(serve).await?;
+        wall += v[0];
+        cpu += v[1] + v[2];
+        rss = rss.max(v[3]);
+    }
+    let n = runs as f64;
+    Ok(format!(
+        "{:.0} ms / {:.0} ms / {}",
+        wall / n * 1e3,
+        cpu / n * 1e3,
+        mib(rss as u64)
+    ))
+}
+
+/// One `calsync sync` under `/usr/bin/time`: seconds wall, user, sys; max RSS in KiB.
+async fn time_cli_once(serve: &Serve) -> Result<Vec<f64>> {
     let mut command = Command::new("/usr/bin/time");
     command
         .env_clear()
@@ -1107,12 +1157,7 @@ async fn time_cli(serve: &Serve) -> Result<String> {
     if v.len() != 4 {
         bail!("unexpected /usr/bin/time output: {line}");
     }
-    Ok(format!(
-        "{:.0} ms / {:.0} ms / {}",
-        v[0] * 1e3,
-        (v[1] + v[2]) * 1e3,
-        mib(v[3] as u64)
-    ))
+    Ok(v)
 }
 
 #[tokio::main]
@@ -1127,12 +1172,19 @@ async fn main() -> Result<()> {
     for backend in &args.backends {
         if args.foundation {
             println!("== Foundation on {backend}");
+            figures.add("Foundation", backend, "load average before", load_average());
             foundation(&args, backend, &mut figures)
                 .await
                 .with_context(|| format!("Foundation on {backend}"))?;
         }
         if args.google {
             println!("== Google sync on {backend}");
+            figures.add(
+                "Google sync",
+                backend,
+                "load average before",
+                load_average(),
+            );
             google(&args, backend, &mut figures)
                 .await
                 .with_context(|| format!("Google sync on {backend}"))?;
