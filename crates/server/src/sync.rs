@@ -274,6 +274,7 @@ impl GoogleSession<'_> {
         for calendar in calendars.iter().filter(|c| c.enabled) {
             self.sync_calendar(calendar.id, &calendar.external_id, &window, tally)
                 .await?;
+            tally.changed_calendars |= store.extend_horizon(user, calendar.id, &window).await?;
         }
         Ok(())
     }

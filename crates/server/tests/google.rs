@@ -18,6 +18,7 @@ on_both_backends!(
     denied_forged_and_replayed_callbacks_store_nothing,
     calendars_can_be_turned_off_and_recoloured,
     disconnecting_revokes_and_deletes_everything,
+    a_weekly_series_keeps_its_wall_clock_across_dst_with_moved_and_cancelled_instances,
 );
 
 async fn connected(kind: BackendKind) -> Option<(GoogleApp, String, String)> {
@@ -481,4 +482,67 @@ async fn disconnecting_revokes_and_deletes_everything(kind: BackendKind) {
     )
     .await;
     assert_eq!(calendars, json!([]));
+}
+
+async fn a_weekly_series_keeps_its_wall_clock_across_dst_with_moved_and_cancelled_instances(
+    kind: BackendKind,
+) {
+    let Some((google, token, _)) = connected(kind).await else {
+        return;
+    };
+    let berlin = |local: &str| json!({"dateTime": local, "timeZone": "Europe/Berlin"});
+    let master = json!({
+        "id": "dstweekly",
+        "summary": "Weekly review",
+        "start": berlin("2027-03-15T09:00:00+01:00"),
+        "end": berlin("2027-03-15T10:00:00+01:00"),
+        "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=4"],
+    });
+    google
+        .emulator
+        .insert_event(ALICE, ALICE_WORK, master)
+        .unwrap();
+    let moved = json!({
+        "id": "dstweekly_20270322T080000Z",
+        "recurringEventId": "dstweekly",
+        "originalStartTime": berlin("2027-03-22T09:00:00+01:00"),
+        "summary": "Weekly review (moved)",
+        "start": berlin("2027-03-23T10:00:00+01:00"),
+        "end": berlin("2027-03-23T11:00:00+01:00"),
+    });
+    google
+        .emulator
+        .insert_event(ALICE, ALICE_WORK, moved)
+        .unwrap();
+    google
+        .emulator
+        .delete_event(ALICE, ALICE_WORK, "dstweekly_20270405T070000Z")
+        .unwrap();
+    google.sync(&token).await;
+
+    let path = "/api/calendar/events/?start=2027-03-10T00:00:00Z&end=2027-04-10T00:00:00Z";
+    let (_, events) = json(google.app.get(path, &token).send().await.unwrap()).await;
+    let review: Vec<(String, String)> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["title"].as_str().unwrap().starts_with("Weekly review"))
+        .map(|e| {
+            (
+                e["start"].as_str().unwrap().to_owned(),
+                e["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("2027-03-15T08:00:00Z", "Weekly review"),
+        ("2027-03-23T09:00:00Z", "Weekly review (moved)"),
+        // Berlin moved to summer time on 28 March: 09:00 local is now 07:00 UTC.
+        ("2027-03-29T07:00:00Z", "Weekly review"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(review, expected);
 }

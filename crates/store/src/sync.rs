@@ -137,6 +137,47 @@ macro_rules! remote_event_from_row {
     }};
 }
 
+/// Replaces the stored occurrences of the series `keys` of a calendar with
+/// their expansion over `window`, inside the caller's transaction; a macro
+/// because each backend has its own transaction type.
+macro_rules! rematerialize {
+    ($tx:expr, $user:expr, $calendar:expr, $keys:expr, $window:expr, $zone:expr) => {{
+        let tx = $tx;
+        for key in $keys {
+            let rows = sqlx::query(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE calendar_id = $1 AND (external_id = $2 OR recurring_event_id = $2)"
+            ))
+            .bind($calendar.0)
+            .bind(key)
+            .fetch_all(&mut **tx)
+            .await?;
+            let events = rows.iter().map(|row| remote_event_from_row!(row)).collect::<Result<Vec<_>, sqlx::Error>>()?;
+            for (id, _) in &events {
+                sqlx::query("DELETE FROM occurrences WHERE event_id = $1").bind(id).execute(&mut **tx).await?;
+            }
+            for planned in plan_series(key, &events, $window) {
+                let Some((event_id, _)) = events.iter().find(|(_, e)| e.external_id == planned.external_id) else { continue };
+                let (start_at, start_date) = time_columns(&planned.start, $zone);
+                let (end_at, end_date) = time_columns(&planned.end, $zone);
+                sqlx::query(
+                    "INSERT INTO occurrences (event_id, user_id, calendar_id, start_at, end_at, all_day, start_date, end_date) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(event_id)
+                .bind($user.0)
+                .bind($calendar.0)
+                .bind(start_at)
+                .bind(end_at.max(start_at))
+                .bind(start_date.is_some())
+                .bind(start_date)
+                .bind(end_date)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }};
+}
+
 impl Store {
     /// The calendar's stored cursor; `None` before the first round, or when
     /// the stored form is unreadable (the next round is then a full one).
@@ -258,38 +299,7 @@ impl Store {
                 series.extend(stale.into_iter().map(|(id, parent)| parent.unwrap_or(id)));
             }
 
-            for key in &series {
-                let rows = sqlx::query(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE calendar_id = $1 AND (external_id = $2 OR recurring_event_id = $2)"
-                ))
-                .bind(calendar.0)
-                .bind(key)
-                .fetch_all(&mut *tx)
-                .await?;
-                let events = rows.iter().map(|row| remote_event_from_row!(row)).collect::<Result<Vec<_>, sqlx::Error>>()?;
-                for (id, _) in &events {
-                    sqlx::query("DELETE FROM occurrences WHERE event_id = $1").bind(id).execute(&mut *tx).await?;
-                }
-                for planned in plan_series(key, &events, page.window) {
-                    let Some((event_id, _)) = events.iter().find(|(_, e)| e.external_id == planned.external_id) else { continue };
-                    let (start_at, start_date) = time_columns(&planned.start, &zone);
-                    let (end_at, end_date) = time_columns(&planned.end, &zone);
-                    sqlx::query(
-                        "INSERT INTO occurrences (event_id, user_id, calendar_id, start_at, end_at, all_day, start_date, end_date) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(event_id)
-                    .bind(user.0)
-                    .bind(calendar.0)
-                    .bind(start_at)
-                    .bind(end_at.max(start_at))
-                    .bind(start_date.is_some())
-                    .bind(start_date)
-                    .bind(end_date)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            rematerialize!(&mut tx, user, calendar, &series, page.window, &zone);
 
             let (next, synced_at) = match page.next {
                 PageNext::Page(token) => (Cursor::Page { token: token.clone(), full: in_full_round }, None),
@@ -304,6 +314,45 @@ impl Store {
             tx.commit().await?;
         });
         Ok(outcome)
+    }
+}
+
+impl Store {
+    /// Re-expands every recurring series of a calendar when the stored
+    /// horizon ends more than a day before `window` does, so that occurrences
+    /// keep reaching 400 days ahead as time passes. Returns whether it did.
+    pub async fn extend_horizon(
+        &self,
+        user: UserId,
+        calendar: CalendarId,
+        window: &Window,
+    ) -> Result<bool> {
+        let zone = window.floating_zone.clone();
+        let wanted = to_secs(window.to) - 86_400;
+        let extended = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let state: Option<(Option<i64>,)> =
+                sqlx::query_as("SELECT horizon_end FROM calendars WHERE id = $1 AND user_id = $2")
+                    .bind(calendar.0).bind(user.0).fetch_optional(&mut *tx).await?;
+            let (horizon_end,) = state.ok_or(StoreError::NotFound)?;
+            if horizon_end.is_some_and(|end| end >= wanted) {
+                false
+            } else {
+                let keys: Vec<(String,)> = sqlx::query_as(
+                    "SELECT external_id FROM events WHERE calendar_id = $1 AND recurrence IS NOT NULL",
+                )
+                .bind(calendar.0)
+                .fetch_all(&mut *tx)
+                .await?;
+                let keys: Vec<String> = keys.into_iter().map(|(k,)| k).collect();
+                rematerialize!(&mut tx, user, calendar, &keys, window, &zone);
+                sqlx::query("UPDATE calendars SET horizon_end = $1 WHERE id = $2")
+                    .bind(to_secs(window.to)).bind(calendar.0).execute(&mut *tx).await?;
+                tx.commit().await?;
+                true
+            }
+        });
+        Ok(extended)
     }
 }
 

@@ -48,6 +48,7 @@ on_both_backends!(
     pages_apply_with_their_cursor_and_full_rounds_sweep,
     recurring_series_materialise_with_exceptions,
     due_connections_are_claimed_once_and_rescheduled,
+    the_horizon_extends_as_time_passes,
 );
 
 fn now() -> Timestamp {
@@ -848,5 +849,43 @@ async fn due_connections_are_claimed_once_and_rescheduled(kind: BackendKind) {
             .unwrap()
             .is_some(),
         "reconnecting makes it due again"
+    );
+}
+
+async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let mut weekly = timed("weekly", "2026-01-05T08:00:00Z", 30);
+    weekly.recurrence = vec!["RRULE:FREQ=WEEKLY".into()];
+    let early = Window::new(
+        "2026-01-01T00:00:00Z".parse().unwrap(),
+        "2026-02-01T00:00:00Z".parse().unwrap(),
+    )
+    .unwrap();
+    let next = PageNext::Done {
+        sync_token: "s1".into(),
+    };
+    let changes = [upsert(weekly)];
+    let page = PageUpdate {
+        changes: &changes,
+        starts_full_round: true,
+        next: &next,
+        window: &early,
+        now: now(),
+    };
+    store.apply_page(alice, cal, &page).await.unwrap();
+    assert_eq!(titles(&store, alice).await.len(), 4, "January only");
+
+    assert!(store.extend_horizon(alice, cal, &horizon()).await.unwrap());
+    assert_eq!(
+        titles(&store, alice).await.len(),
+        52,
+        "the whole year once the horizon moved"
+    );
+    assert!(
+        !store.extend_horizon(alice, cal, &horizon()).await.unwrap(),
+        "nothing to do a second time"
     );
 }

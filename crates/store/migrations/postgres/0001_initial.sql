@@ -71,6 +71,8 @@ CREATE TABLE calendars (
     cursor         TEXT,
     -- Incremented when a full round starts; events it does not see are swept at its end.
     sync_round     BIGINT NOT NULL DEFAULT 0,
+    -- Recurring series are expanded up to here; extended as time passes.
+    horizon_end    BIGINT,
     last_synced_at BIGINT,
     UNIQUE (connection_id, external_id)
 );
