@@ -28,6 +28,13 @@ const REFRESH_MARGIN: SignedDuration = SignedDuration::from_mins(4);
 /// The materialised horizon of occurrences around now.
 const HORIZON_PAST: SignedDuration = SignedDuration::from_hours(24 * 60);
 const HORIZON_FUTURE: SignedDuration = SignedDuration::from_hours(24 * 400);
+/// Whether the stored occurrences cover [start, end) (the horizon is
+/// extended daily, so a day of slack is left at its far end).
+pub fn horizon_covers(start: Timestamp, end: Timestamp, now: Timestamp) -> bool {
+    let slack = SignedDuration::from_hours(24);
+    start >= now - HORIZON_PAST + slack && end <= now + HORIZON_FUTURE - slack
+}
+
 /// Pages of one calendar in one sync, against a provider that never ends a round.
 const MAX_PAGES: usize = 10_000;
 /// How often an idle worker looks for due connections without being woken.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use calsync_core::changes::{EventChange, EventStart, EventStatus, PageNext, RemoteEvent};
+use calsync_core::changes::{EventChange, EventStart, PageNext, RemoteEvent};
 use calsync_core::model::{CalendarId, UserId};
 use calsync_core::plan::{series_occurrences, Cursor, PlannedOccurrence};
 use calsync_core::recur::{Time, Window};
@@ -50,7 +50,7 @@ impl PageOutcome {
     }
 }
 
-const EVENT_COLUMNS: &str = "id, external_id, etag, status, title, description, location, all_day, start_at, end_at, \
+pub(crate) const EVENT_COLUMNS: &str = "id, external_id, etag, status, title, description, location, all_day, start_at, end_at, \
      start_date, end_date, timezone, recurrence, recurring_event_id, original_start, html_link, remote_updated_at";
 
 fn encode_original(value: &EventStart) -> String {
@@ -60,7 +60,7 @@ fn encode_original(value: &EventStart) -> String {
     }
 }
 
-fn decode_original(text: &str, zone: Option<&str>) -> Option<EventStart> {
+pub(crate) fn decode_original(text: &str, zone: Option<&str>) -> Option<EventStart> {
     if let Ok(date) = text.parse::<Date>() {
         return Some(EventStart::Date(date));
     }
@@ -73,7 +73,7 @@ fn decode_original(text: &str, zone: Option<&str>) -> Option<EventStart> {
 
 /// Stored columns of a provider time: the instant (for a date, midnight in
 /// `zone`), and the date itself for all-day values.
-fn time_columns(value: &Time, zone: &TimeZone) -> (i64, Option<String>) {
+pub(crate) fn time_columns(value: &Time, zone: &TimeZone) -> (i64, Option<String>) {
     let instant = value.timestamp_in(zone).map_or(0, to_secs);
     match value {
         Time::Date(d) => (instant, Some(d.to_string())),
@@ -103,11 +103,11 @@ macro_rules! remote_event_from_row {
         let time = |at: Option<i64>, date: Option<String>| -> EventStart {
             match date
                 .filter(|_| all_day)
-                .and_then(|d| d.parse::<Date>().ok())
+                .and_then(|d| d.parse::<::jiff::civil::Date>().ok())
             {
-                Some(d) => EventStart::Date(d),
-                None => EventStart::DateTime {
-                    instant: from_secs(at.unwrap_or(0)),
+                Some(d) => ::calsync_core::changes::EventStart::Date(d),
+                None => ::calsync_core::changes::EventStart::DateTime {
+                    instant: $crate::from_secs(at.unwrap_or(0)),
                     zone: zone.clone(),
                 },
             }
@@ -115,10 +115,10 @@ macro_rules! remote_event_from_row {
         let recurrence: Option<String> = row.try_get(13)?;
         let original: Option<String> = row.try_get(15)?;
         let status: String = row.try_get(3)?;
-        let event = RemoteEvent {
+        let event = ::calsync_core::changes::RemoteEvent {
             external_id: row.try_get(1)?,
             etag: row.try_get(2)?,
-            status: EventStatus::parse(&status),
+            status: ::calsync_core::changes::EventStatus::parse(&status),
             title: row.try_get(4)?,
             description: row.try_get(5)?,
             location: row.try_get(6)?,
@@ -128,7 +128,8 @@ macro_rules! remote_event_from_row {
                 .map(|r| r.lines().map(str::to_owned).collect())
                 .unwrap_or_default(),
             recurring_event_id: row.try_get(14)?,
-            original_start: original.and_then(|o| decode_original(&o, zone.as_deref())),
+            original_start: original
+                .and_then(|o| $crate::sync::decode_original(&o, zone.as_deref())),
             html_link: row.try_get(16)?,
             updated: row.try_get::<Option<i64>, _>(17)?.map(from_secs),
         };
@@ -136,6 +137,7 @@ macro_rules! remote_event_from_row {
         Ok::<_, sqlx::Error>((id, event))
     }};
 }
+pub(crate) use remote_event_from_row;
 
 /// Replaces the stored occurrences of the series `keys` of a calendar with
 /// their expansion over `window`, inside the caller's transaction; a macro
@@ -358,7 +360,7 @@ impl Store {
 
 /// The occurrences of the series `key` among `events`; a series whose
 /// recurrence cannot be read shows its first instance rather than nothing.
-fn plan_series(
+pub(crate) fn plan_series(
     key: &str,
     events: &[(i64, RemoteEvent)],
     window: &Window,

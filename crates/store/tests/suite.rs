@@ -49,6 +49,7 @@ on_both_backends!(
     recurring_series_materialise_with_exceptions,
     due_connections_are_claimed_once_and_rescheduled,
     the_horizon_extends_as_time_passes,
+    ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
 );
 
 fn now() -> Timestamp {
@@ -888,4 +889,64 @@ async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
         !store.extend_horizon(alice, cal, &horizon()).await.unwrap(),
         "nothing to do a second time"
     );
+}
+
+async fn ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let (bob, _) = calendar_for(&store, "bob").await;
+    let mut weekly = timed("weekly", "2026-01-05T08:00:00Z", 30);
+    weekly.recurrence = vec!["RRULE:FREQ=WEEKLY".into()];
+    let mut moved = timed("weekly_1", "2026-03-10T12:00:00Z", 60);
+    moved.title = "Moved instance".into();
+    moved.recurring_event_id = Some("weekly".into());
+    moved.original_start = Some(EventStart::DateTime {
+        instant: "2026-03-09T08:00:00Z".parse().unwrap(),
+        zone: None,
+    });
+    let single = timed("single", "2026-03-11T08:00:00Z", 30);
+    let changes = [upsert(weekly), upsert(moved), upsert(single)];
+    apply(
+        &store,
+        alice,
+        cal,
+        &changes,
+        true,
+        PageNext::Done {
+            sync_token: "s".into(),
+        },
+    )
+    .await;
+
+    let utc = jiff::tz::TimeZone::UTC;
+    let stored = store
+        .events_in_range(alice, whole_year(), 1000)
+        .await
+        .unwrap();
+    let expanded = store
+        .expand_range(alice, whole_year(), 1000, &utc)
+        .await
+        .unwrap();
+    assert_eq!(expanded, stored, "both paths give the same occurrences");
+
+    let far = EventRange {
+        start: "2031-03-01T00:00:00Z".parse().unwrap(),
+        end: "2031-03-15T00:00:00Z".parse().unwrap(),
+    };
+    let later = store.expand_range(alice, far, 100, &utc).await.unwrap();
+    let starts: Vec<EventTime> = later.iter().map(|o| o.start).collect();
+    assert_eq!(
+        starts,
+        [
+            EventTime::Instant("2031-03-03T08:00:00Z".parse().unwrap()),
+            EventTime::Instant("2031-03-10T08:00:00Z".parse().unwrap())
+        ]
+    );
+    assert!(store
+        .expand_range(bob, far, 100, &utc)
+        .await
+        .unwrap()
+        .is_empty());
 }

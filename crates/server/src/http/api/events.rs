@@ -132,7 +132,8 @@ pub async fn upcoming(
     Ok(Json(found.into_iter().map(EventJson::from).collect()))
 }
 
-/// Occurrences overlapping [start, end).
+/// Occurrences overlapping [start, end): read from the stored horizon (60
+/// days back to 400 ahead), or expanded on the fly for ranges beyond it.
 #[utoipa::path(get, path = "/api/calendar/events/", tag = "events", params(RangeQuery),
     responses((status = 200, body = Vec<EventJson>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn range(
@@ -147,9 +148,19 @@ pub async fn range(
             "end must be after start, and at most two years later",
         ));
     }
-    let found = state
-        .store
-        .events_in_range(user.id, EventRange { start, end }, RANGE_LIMIT)
-        .await?;
+    let range = EventRange { start, end };
+    let found = if crate::sync::horizon_covers(start, end, state.clock.now()) {
+        state
+            .store
+            .events_in_range(user.id, range, RANGE_LIMIT)
+            .await?
+    } else {
+        let zone = state.store.user(user.id).await?.timezone;
+        let zone = jiff::tz::TimeZone::get(&zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        state
+            .store
+            .expand_range(user.id, range, RANGE_LIMIT, &zone)
+            .await?
+    };
     Ok(Json(found.into_iter().map(EventJson::from).collect()))
 }
