@@ -143,7 +143,7 @@ impl SyncEngine {
             status = result.status.as_str(),
             requests = tally.requests,
             changes = tally.changes,
-            ms = (now - started).get_milliseconds(),
+            ms = now.duration_since(started).as_millis(),
             "sync finished"
         );
         if tally.changes > 0 || tally.changed_calendars {

@@ -146,8 +146,12 @@ macro_rules! rematerialize {
     ($tx:expr, $user:expr, $calendar:expr, $keys:expr, $window:expr, $zone:expr) => {{
         let tx = $tx;
         for key in $keys {
+            // Two indexed lookups: SQLite plans the OR of both as a scan of
+            // the calendar's events, which made large initial syncs quadratic.
             let rows = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE calendar_id = $1 AND (external_id = $2 OR recurring_event_id = $2)"
+                "SELECT {EVENT_COLUMNS} FROM events WHERE calendar_id = $1 AND external_id = $2 \
+                 UNION ALL \
+                 SELECT {EVENT_COLUMNS} FROM events WHERE calendar_id = $1 AND recurring_event_id = $2 AND external_id <> $2"
             ))
             .bind($calendar.0)
             .bind(key)
