@@ -33,6 +33,7 @@ const OCCURRENCE_QUERY: &str = "\
     JOIN calendars c ON c.id = o.calendar_id \
     JOIN connections n ON n.id = c.connection_id \
     WHERE o.user_id = $1 AND c.enabled = $2 AND o.end_at > $3 AND o.start_at < $4 AND e.status <> 'cancelled' \
+      AND o.start_at >= $3 - (SELECT COALESCE(MAX(max_span), 0) FROM calendars WHERE user_id = $1) \
     ORDER BY o.start_at, o.end_at, o.id \
     LIMIT $5";
 

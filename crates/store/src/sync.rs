@@ -161,10 +161,12 @@ macro_rules! rematerialize {
             for (id, _) in &events {
                 sqlx::query("DELETE FROM occurrences WHERE event_id = $1").bind(id).execute(&mut **tx).await?;
             }
+            let mut longest = 0i64;
             for planned in plan_series(key, &events, $window) {
                 let Some((event_id, _)) = events.iter().find(|(_, e)| e.external_id == planned.external_id) else { continue };
                 let (start_at, start_date) = time_columns(&planned.start, $zone);
                 let (end_at, end_date) = time_columns(&planned.end, $zone);
+                longest = longest.max(end_at - start_at);
                 sqlx::query(
                     "INSERT INTO occurrences (event_id, user_id, calendar_id, start_at, end_at, all_day, start_date, end_date) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -180,6 +182,13 @@ macro_rules! rematerialize {
                 .execute(&mut **tx)
                 .await?;
             }
+            // Range reads start their index walk this far before the range;
+            // the bound only grows, which keeps it safe.
+            sqlx::query("UPDATE calendars SET max_span = $1 WHERE id = $2 AND max_span < $1")
+                .bind(longest)
+                .bind($calendar.0)
+                .execute(&mut **tx)
+                .await?;
         }
     }};
 }

@@ -50,6 +50,7 @@ on_both_backends!(
     due_connections_are_claimed_once_and_rescheduled,
     the_horizon_extends_as_time_passes,
     ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
+    long_events_under_way_are_found_by_later_ranges,
 );
 
 fn now() -> Timestamp {
@@ -949,4 +950,40 @@ async fn ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones(kind: 
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn long_events_under_way_are_found_by_later_ranges(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let conference = timed("conf", "2026-03-01T08:00:00Z", 60 * 24 * 10);
+    let short = timed("short", "2026-03-08T09:00:00Z", 30);
+    apply(
+        &store,
+        alice,
+        cal,
+        &[upsert(conference), upsert(short)],
+        true,
+        PageNext::Done {
+            sync_token: "s".into(),
+        },
+    )
+    .await;
+    let range = EventRange {
+        start: "2026-03-08T00:00:00Z".parse().unwrap(),
+        end: "2026-03-09T00:00:00Z".parse().unwrap(),
+    };
+    let found: Vec<String> = store
+        .events_in_range(alice, range, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.title)
+        .collect();
+    assert_eq!(
+        found,
+        ["Event conf", "Event short"],
+        "an event that began a week earlier is still under way"
+    );
 }

@@ -73,6 +73,8 @@ CREATE TABLE calendars (
     sync_round     BIGINT NOT NULL DEFAULT 0,
     -- Recurring series are expanded up to here; extended as time passes.
     horizon_end    BIGINT,
+    -- The longest occurrence, in seconds: how far before a range its reads must look.
+    max_span       BIGINT NOT NULL DEFAULT 0,
     last_synced_at BIGINT,
     UNIQUE (connection_id, external_id)
 );
