@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use calsync_core::ical::{self, MAX_INPUT_BYTES};
-use calsync_core::recur::{self, Occurrence, Time, Window};
+use calsync_core::recur::{self, Occurrence, Series, Time, Window};
 use jiff::Timestamp;
 
 /// Arguments of `calsync ics expand`.
@@ -27,6 +27,53 @@ pub struct ExpandArgs {
     /// Output format; only `jsonl` exists.
     #[arg(long, default_value = "jsonl")]
     pub format: String,
+}
+
+/// Series per batch of parallel expansion.
+const BATCH: usize = 1024;
+
+/// One of the two expansion workers with its share of the file's
+/// allowances.
+struct Worker {
+    budget: recur::Budget,
+    left: usize,
+}
+
+impl Worker {
+    fn new(steps: u64, occurrences: usize) -> Worker {
+        Worker {
+            budget: recur::Budget::new(steps),
+            left: occurrences,
+        }
+    }
+
+    fn exhausted(&self) -> bool {
+        self.left == 0 || self.budget.remaining() == 0
+    }
+
+    /// Expands `series` and renders their occurrences as JSON lines.
+    fn render(&mut self, series: &[Series], window: &Window) -> anyhow::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        for s in series {
+            if self.exhausted() {
+                break;
+            }
+            let mut window = window.clone();
+            window.limit = window.limit.min(self.left);
+            let expansion = recur::expand_within(s, &window, &self.budget)?;
+            self.left -= expansion.occurrences.len().min(self.left);
+            if expansion.truncated {
+                eprintln!(
+                    "warning: event {:?} was cut short (more than {} occurrences, or too much work); the rest are left out",
+                    s.uid, window.limit
+                );
+            }
+            for o in &expansion.occurrences {
+                write_occurrence(&mut buf, o)?;
+            }
+        }
+        Ok(buf)
+    }
 }
 
 /// Most occurrences printed for one file.
@@ -182,29 +229,31 @@ pub fn expand(args: &ExpandArgs) -> anyhow::Result<()> {
         ical::parse(&bytes).with_context(|| format!("cannot read {}", args.file.display()))?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    // File-wide allowances: a hostile file of many never-matching or
-    // every-second rules ends in bounded time and output.
-    let budget = recur::Budget::new(FILE_STEP_BUDGET);
-    let mut printed = 0usize;
-    for series in &calendar.series {
-        if printed >= FILE_OCCURRENCE_LIMIT || budget.remaining() == 0 {
+    // File-wide allowances, split between the two workers: a hostile file of
+    // many never-matching or every-second rules ends in bounded time and
+    // output.
+    let mut workers = [
+        Worker::new(FILE_STEP_BUDGET / 2, FILE_OCCURRENCE_LIMIT / 2),
+        Worker::new(FILE_STEP_BUDGET / 2, FILE_OCCURRENCE_LIMIT / 2),
+    ];
+    // Batches keep the buffered output small; within a batch the two halves
+    // are expanded in parallel and written in file order.
+    for batch in calendar.series.chunks(BATCH) {
+        let (a, b) = batch.split_at(batch.len().div_ceil(2));
+        let [wa, wb] = &mut workers;
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| wa.render(a, &window));
+            let rb = wb.render(b, &window);
+            (ha.join(), rb)
+        });
+        let ra = ra.map_err(|_| anyhow::anyhow!("an expansion worker failed"))?;
+        out.write_all(&ra?)?;
+        out.write_all(&rb?)?;
+        if workers.iter().any(Worker::exhausted) {
             eprintln!(
-                "warning: stopped after {printed} occurrences; the file needs more work than calsync allows for one run"
+                "warning: stopped early; the file needs more work than calsync allows for one run"
             );
             break;
-        }
-        let mut window = window.clone();
-        window.limit = window.limit.min(FILE_OCCURRENCE_LIMIT - printed);
-        let expansion = recur::expand_within(series, &window, &budget)?;
-        printed += expansion.occurrences.len();
-        if expansion.truncated {
-            eprintln!(
-                "warning: event {:?} was cut short (more than {} occurrences, or too much work); the rest are left out",
-                series.uid, window.limit
-            );
-        }
-        for o in &expansion.occurrences {
-            write_occurrence(&mut out, o)?;
         }
     }
     out.flush()?;
