@@ -48,11 +48,14 @@ if [ "$clean_build" = 1 ]; then
     clean="${BENCH_CLEAN_TARGET:-/tmp/calsync-bench-target}"
     rm -rf "$clean"
     echo "== clean release build into $clean (several minutes on 2 cores)"
-    start=$(date +%s.%N)
-    CARGO_TARGET_DIR="$clean" cargo build --release -p calsync-server --quiet
-    end=$(date +%s.%N)
-    build_secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", b - a }')
-    summary+=("| Foundation | - | release build from clean (\`cargo build --release -p calsync-server\`) | ${build_secs} s |")
+    load_before=$(cut -d' ' -f1 /proc/loadavg)
+    timing=$(mktemp)
+    CARGO_TARGET_DIR="$clean" /usr/bin/time -o "$timing" -f "%e %U %S" \
+        cargo build --release -p calsync-server --quiet
+    read -r wall user sys < "$timing"
+    rm -f "$timing"
+    build=$(awk -v w="$wall" -v u="$user" -v s="$sys" 'BEGIN { printf "%.0f s wall, %.0f s CPU (user+sys)", w, u + s }')
+    summary+=("| Foundation | - | release build from clean (\`cargo build --release -p calsync-server\`), load average before ${load_before} | $build |")
 fi
 
 echo "== release build of calsync and the driver into $target"
