@@ -129,3 +129,23 @@ fn all_day_series_stays_dates() {
         ]
     );
 }
+
+#[test]
+fn date_recurrence_id_names_the_timed_instance_of_that_day() {
+    let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:t\r\nDTSTART;TZID=Europe/Berlin:20260105T090000\r\nRRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:t\r\nRECURRENCE-ID;VALUE=DATE:20260106\r\nDTSTART;TZID=Europe/Berlin:20260106T140000\r\nSUMMARY:Moved\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    let cal = calsync_core::ical::parse(ics.as_bytes()).unwrap();
+    let got = local_starts(
+        &cal.series[0],
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+    );
+    let starts: Vec<&str> = got.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        starts,
+        [
+            "2026-01-05T09:00:00",
+            "2026-01-06T14:00:00",
+            "2026-01-07T09:00:00"
+        ]
+    );
+}

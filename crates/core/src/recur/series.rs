@@ -332,6 +332,15 @@ pub fn expand_within(
             .map(|t| civil::secs_of(t.civil()).div_euclid(DAY)),
     );
     let overridden = SortedSet::new(series.overrides.iter().map(|o| frame.key(&o.recurrence_id)));
+    // Some producers write a timed instance's RECURRENCE-ID as a DATE: it
+    // then names the instance on that day.
+    let overridden_days = SortedSet::new(
+        series
+            .overrides
+            .iter()
+            .filter(|o| o.recurrence_id.is_date() && !date_only)
+            .map(|o| civil::secs_of(o.recurrence_id.civil()).div_euclid(DAY)),
+    );
     let uid: Arc<str> = Arc::from(series.uid.as_str());
     let summary_arc: Arc<str> = Arc::from(series.summary.as_str());
     let future_summaries: Vec<Arc<str>> = futures
@@ -348,6 +357,7 @@ pub fn expand_within(
         if removed.contains(&key)
             || removed_days.contains(&s.div_euclid(DAY))
             || overridden.contains(&key)
+            || overridden_days.contains(&s.div_euclid(DAY))
         {
             continue;
         }
