@@ -69,7 +69,8 @@ pub struct SyncEngine {
 struct Tally {
     requests: u64,
     changes: u64,
-    changed_calendars: bool,
+    /// Occurrences were re-expanded further ahead: the pages may show more.
+    horizon_extended: bool,
 }
 
 impl SyncEngine {
@@ -105,15 +106,6 @@ impl SyncEngine {
         Ok(true)
     }
 
-    /// Syncs every due connection now, in turn (the `calsync sync` command and tests).
-    pub async fn sync_all_due(&self) -> Result<u32, StoreError> {
-        let mut synced = 0;
-        while self.sync_next_due().await? {
-            synced += 1;
-        }
-        Ok(synced)
-    }
-
     async fn sync_claimed(&self, claim: Claim) -> Result<(), StoreError> {
         let started = self.clock.now();
         let failures = self
@@ -146,7 +138,7 @@ impl SyncEngine {
             ms = now.duration_since(started).as_millis(),
             "sync finished"
         );
-        if tally.changes > 0 || tally.changed_calendars {
+        if tally.changes > 0 || tally.horizon_extended {
             self.changes.publish(
                 claim.user_id,
                 Change::Events {
@@ -274,14 +266,12 @@ impl GoogleSession<'_> {
                 client.list_calendars(&token).await
             })
             .await?;
-        let before = store.list_calendars(user).await?.len();
         let calendars = store.upsert_calendars(user, connection, &remote).await?;
-        tally.changed_calendars = before != store.list_calendars(user).await?.len();
         let window = self.engine.horizon(user).await?;
         for calendar in calendars.iter().filter(|c| c.enabled) {
             self.sync_calendar(calendar.id, &calendar.external_id, &window, tally)
                 .await?;
-            tally.changed_calendars |= store.extend_horizon(user, calendar.id, &window).await?;
+            tally.horizon_extended |= store.extend_horizon(user, calendar.id, &window).await?;
         }
         Ok(())
     }

@@ -138,14 +138,17 @@ impl Store {
             rows.iter()
                 .map(|row| {
                     let (id, event) = remote_event_from_row!(row)?;
+                    let calendar_id: i64 = row.try_get(18)?;
+                    let connection_id: i64 = row.try_get(19)?;
                     let provider: String = row.try_get(20)?;
+                    let color: String = row.try_get(21)?;
                     Ok::<_, sqlx::Error>(Provider::parse(&provider).map(|provider| Placed {
                         id,
                         event,
-                        calendar_id: row.try_get(18).unwrap_or_default(),
-                        connection_id: row.try_get(19).unwrap_or_default(),
+                        calendar_id,
+                        connection_id,
                         provider,
-                        color: row.try_get(21).unwrap_or_default(),
+                        color,
                     }))
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
