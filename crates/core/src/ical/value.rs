@@ -49,7 +49,8 @@ fn digits(s: &str) -> Option<i32> {
 /// Parses `YYYYMMDD` (§3.3.4).
 pub fn parse_date(s: &str) -> Option<Date> {
     let s = s.trim();
-    if s.len() != 8 {
+    // The slices below are by byte: only ASCII can be a date.
+    if s.len() != 8 || !s.is_ascii() {
         return None;
     }
     let y = i16::try_from(digits(&s[0..4])?).ok()?;
@@ -66,7 +67,7 @@ pub fn parse_date_time(s: &str) -> Option<(DateTime, bool)> {
         Some(b) => (b, true),
         None => (s, false),
     };
-    if body.len() != 15 || !matches!(body.as_bytes()[8], b'T' | b't') {
+    if body.len() != 15 || !body.is_ascii() || !matches!(body.as_bytes()[8], b'T' | b't') {
         return None;
     }
     let date = parse_date(&body[..8])?;
@@ -157,7 +158,8 @@ pub fn parse_utc_offset(s: &str) -> Option<Offset> {
         _ => return None,
     };
     let body = &s[1..];
-    if body.len() != 4 && body.len() != 6 {
+    // Slicing below is by bytes: anything but ASCII digits is no offset.
+    if (body.len() != 4 && body.len() != 6) || !body.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let h = digits(&body[0..2])?;
@@ -218,6 +220,13 @@ pub fn split_list(s: &str) -> impl Iterator<Item = &str> {
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    #[test]
+    fn non_ascii_values_are_refused_not_split() {
+        assert_eq!(parse_utc_offset("+0\u{9c}0"), None);
+        assert_eq!(parse_date("2024\u{9c}101"), None);
+        assert_eq!(parse_date_time("20240310T09\u{e9}000"), None);
+    }
 
     #[test]
     fn times() {
