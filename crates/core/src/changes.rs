@@ -74,8 +74,17 @@ pub enum EventChange {
     /// Created or changed (a cancelled instance of a series is an upsert too:
     /// it cancels that occurrence).
     Upsert(Box<RemoteEvent>),
-    /// The event is gone.
+    /// The event is gone (instances of its series stay as themselves).
     Removed { external_id: String },
+    /// Everything stored under `group` (the event whose external id it is and
+    /// the instances whose `recurring_event_id` it is) is now exactly
+    /// `events`: what is missing from them goes, the rest is upserted. For
+    /// providers whose unit of change holds a whole series, such as a CalDAV
+    /// resource (a master with its overrides); an empty list removes the group.
+    Replace {
+        group: String,
+        events: Vec<RemoteEvent>,
+    },
 }
 
 /// What follows a page of changes.

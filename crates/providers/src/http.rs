@@ -81,6 +81,11 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Refuse connections to loopback, private, link-local and metadata
+    /// addresses, checked on the resolved address of every connection
+    /// (redirects included): for URLs a user typed (CalDAV, ICS), so that
+    /// they cannot make the server probe its own network.
+    pub restrict_addresses: bool,
 }
 
 impl Default for HttpConfig {
@@ -91,6 +96,7 @@ impl Default for HttpConfig {
             max_body_bytes: 32 * 1024 * 1024,
             retry: RetryPolicy::default(),
             user_agent: concat!("calsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            restrict_addresses: false,
         }
     }
 }

@@ -238,54 +238,8 @@ impl Store {
 
             let mut series: BTreeSet<String> = BTreeSet::new();
             for change in page.changes {
-                match change {
-                    EventChange::Upsert(event) => {
-                        let (start_at, start_date) = start_columns(&event.start);
-                        let (end_at, end_date) = start_columns(&event.end);
-                        let zone_name = match &event.start {
-                            EventStart::DateTime { zone, .. } => zone.clone(),
-                            EventStart::Date(_) => None,
-                        };
-                        let recurrence = (!event.recurrence.is_empty()).then(|| event.recurrence.join("\n"));
-                        sqlx::query(
-                            "INSERT INTO events (calendar_id, user_id, external_id, etag, status, title, description, location, \
-                                 all_day, start_at, end_at, start_date, end_date, timezone, recurrence, recurring_event_id, \
-                                 original_start, html_link, remote_updated_at, sync_round) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-                             ON CONFLICT (calendar_id, external_id) DO UPDATE SET \
-                                 etag = excluded.etag, status = excluded.status, title = excluded.title, \
-                                 description = excluded.description, location = excluded.location, all_day = excluded.all_day, \
-                                 start_at = excluded.start_at, end_at = excluded.end_at, start_date = excluded.start_date, \
-                                 end_date = excluded.end_date, timezone = excluded.timezone, recurrence = excluded.recurrence, \
-                                 recurring_event_id = excluded.recurring_event_id, original_start = excluded.original_start, \
-                                 html_link = excluded.html_link, remote_updated_at = excluded.remote_updated_at, \
-                                 sync_round = excluded.sync_round",
-                        )
-                        .bind(calendar.0)
-                        .bind(user.0)
-                        .bind(&event.external_id)
-                        .bind(&event.etag)
-                        .bind(event.status.as_str())
-                        .bind(&event.title)
-                        .bind(&event.description)
-                        .bind(&event.location)
-                        .bind(matches!(event.start, EventStart::Date(_)))
-                        .bind(start_at)
-                        .bind(end_at)
-                        .bind(start_date)
-                        .bind(end_date)
-                        .bind(zone_name)
-                        .bind(recurrence)
-                        .bind(&event.recurring_event_id)
-                        .bind(event.original_start.as_ref().map(encode_original))
-                        .bind(&event.html_link)
-                        .bind(event.updated.map(to_secs))
-                        .bind(round)
-                        .execute(&mut *tx)
-                        .await?;
-                        series.insert(event.recurring_event_id.clone().unwrap_or_else(|| event.external_id.clone()));
-                        outcome.upserted += 1;
-                    }
+                let upserts: &[RemoteEvent] = match change {
+                    EventChange::Upsert(event) => std::slice::from_ref(event.as_ref()),
                     EventChange::Removed { external_id } => {
                         let gone: Option<(Option<String>,)> = sqlx::query_as(
                             "DELETE FROM events WHERE calendar_id = $1 AND external_id = $2 RETURNING recurring_event_id",
@@ -298,7 +252,78 @@ impl Store {
                             series.insert(parent.unwrap_or_else(|| external_id.clone()));
                             outcome.removed += 1;
                         }
+                        &[]
                     }
+                    EventChange::Replace { group, events } => {
+                        let stored: Vec<(String, Option<String>)> = sqlx::query_as(
+                            "SELECT external_id, recurring_event_id FROM events \
+                             WHERE calendar_id = $1 AND (external_id = $2 OR recurring_event_id = $2)",
+                        )
+                        .bind(calendar.0)
+                        .bind(group)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        for (external_id, parent) in stored {
+                            if events.iter().any(|e| e.external_id == external_id) {
+                                continue;
+                            }
+                            sqlx::query("DELETE FROM events WHERE calendar_id = $1 AND external_id = $2")
+                                .bind(calendar.0)
+                                .bind(&external_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            series.insert(parent.unwrap_or(external_id));
+                            outcome.removed += 1;
+                        }
+                        events
+                    }
+                };
+                for event in upserts {
+                    let (start_at, start_date) = start_columns(&event.start);
+                    let (end_at, end_date) = start_columns(&event.end);
+                    let zone_name = match &event.start {
+                        EventStart::DateTime { zone, .. } => zone.clone(),
+                        EventStart::Date(_) => None,
+                    };
+                    let recurrence = (!event.recurrence.is_empty()).then(|| event.recurrence.join("\n"));
+                    sqlx::query(
+                        "INSERT INTO events (calendar_id, user_id, external_id, etag, status, title, description, location, \
+                             all_day, start_at, end_at, start_date, end_date, timezone, recurrence, recurring_event_id, \
+                             original_start, html_link, remote_updated_at, sync_round) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+                         ON CONFLICT (calendar_id, external_id) DO UPDATE SET \
+                             etag = excluded.etag, status = excluded.status, title = excluded.title, \
+                             description = excluded.description, location = excluded.location, all_day = excluded.all_day, \
+                             start_at = excluded.start_at, end_at = excluded.end_at, start_date = excluded.start_date, \
+                             end_date = excluded.end_date, timezone = excluded.timezone, recurrence = excluded.recurrence, \
+                             recurring_event_id = excluded.recurring_event_id, original_start = excluded.original_start, \
+                             html_link = excluded.html_link, remote_updated_at = excluded.remote_updated_at, \
+                             sync_round = excluded.sync_round",
+                    )
+                    .bind(calendar.0)
+                    .bind(user.0)
+                    .bind(&event.external_id)
+                    .bind(&event.etag)
+                    .bind(event.status.as_str())
+                    .bind(&event.title)
+                    .bind(&event.description)
+                    .bind(&event.location)
+                    .bind(matches!(event.start, EventStart::Date(_)))
+                    .bind(start_at)
+                    .bind(end_at)
+                    .bind(start_date)
+                    .bind(end_date)
+                    .bind(zone_name)
+                    .bind(recurrence)
+                    .bind(&event.recurring_event_id)
+                    .bind(event.original_start.as_ref().map(encode_original))
+                    .bind(&event.html_link)
+                    .bind(event.updated.map(to_secs))
+                    .bind(round)
+                    .execute(&mut *tx)
+                    .await?;
+                    series.insert(event.recurring_event_id.clone().unwrap_or_else(|| event.external_id.clone()));
+                    outcome.upserted += 1;
                 }
             }
 

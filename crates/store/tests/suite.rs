@@ -47,6 +47,7 @@ on_both_backends!(
     migrations_run_once,
     pages_apply_with_their_cursor_and_full_rounds_sweep,
     recurring_series_materialise_with_exceptions,
+    a_replaced_group_keeps_exactly_its_new_events,
     due_connections_are_claimed_once_and_rescheduled,
     the_horizon_extends_as_time_passes,
     ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
@@ -770,6 +771,80 @@ async fn recurring_series_materialise_with_exceptions(kind: BackendKind) {
         ["Moved instance", "Event holiday"],
         "instances outlive a removed master only as themselves"
     );
+}
+
+/// A CalDAV resource changes as a whole: an override dropped from it must go,
+/// the others keep their rows, and an empty replacement removes the series.
+async fn a_replaced_group_keeps_exactly_its_new_events(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let mut master = timed("res.ics", "2026-03-02T08:00:00Z", 60);
+    master.recurrence = vec!["RRULE:FREQ=WEEKLY;COUNT=3".into()];
+    let instance = |id: &str, at: &str, title: &str| {
+        let mut moved = timed(id, at, 60);
+        moved.title = title.into();
+        moved.recurring_event_id = Some("res.ics".into());
+        moved.original_start = Some(EventStart::DateTime {
+            instant: at.parse().unwrap(),
+            zone: None,
+        });
+        moved
+    };
+    let first = instance("res.ics#1", "2026-03-09T08:00:00Z", "First override");
+    let second = instance("res.ics#2", "2026-03-16T08:00:00Z", "Second override");
+    let replace = |events: Vec<RemoteEvent>| EventChange::Replace {
+        group: "res.ics".into(),
+        events,
+    };
+    let done = |token: &str| PageNext::Done {
+        sync_token: token.into(),
+    };
+    let all = [replace(vec![master.clone(), first.clone(), second])];
+    apply(&store, alice, cal, &all, true, done("s1")).await;
+    assert_eq!(
+        titles(&store, alice).await,
+        ["Event res.ics", "First override", "Second override"]
+    );
+    let before = store
+        .events_in_range(alice, whole_year(), 10)
+        .await
+        .unwrap();
+
+    apply(
+        &store,
+        alice,
+        cal,
+        &[replace(vec![master, first])],
+        false,
+        done("s2"),
+    )
+    .await;
+    assert_eq!(
+        titles(&store, alice).await,
+        ["Event res.ics", "First override", "Event res.ics"],
+        "the dropped override falls back to the series' own occurrence"
+    );
+    let after = store
+        .events_in_range(alice, whole_year(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        before[1].event_id, after[1].event_id,
+        "a kept override keeps its id"
+    );
+
+    apply(
+        &store,
+        alice,
+        cal,
+        &[replace(Vec::new())],
+        false,
+        done("s3"),
+    )
+    .await;
+    assert!(titles(&store, alice).await.is_empty());
 }
 
 async fn due_connections_are_claimed_once_and_rescheduled(kind: BackendKind) {
