@@ -28,6 +28,7 @@
 pub mod error;
 pub mod google;
 pub mod http;
+pub mod microsoft;
 pub mod oauth;
 
 use std::future::Future;

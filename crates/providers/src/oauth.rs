@@ -194,11 +194,24 @@ impl OAuthClient {
         http: &HttpClient,
         refresh_token: &SecretString,
     ) -> Result<TokenSet, ProviderError> {
+        self.refresh_with(http, refresh_token, &[]).await
+    }
+
+    /// [`OAuthClient::refresh`] with provider-specific form fields (Microsoft
+    /// wants `scope` on every refresh). A rotated refresh token in the answer
+    /// replaces the one used.
+    pub async fn refresh_with(
+        &self,
+        http: &HttpClient,
+        refresh_token: &SecretString,
+        extra: &[(&str, &str)],
+    ) -> Result<TokenSet, ProviderError> {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
             ("client_id", &self.client_id),
         ];
+        form.extend_from_slice(extra);
         if let Some(secret) = &self.client_secret {
             form.push(("client_secret", secret.expose_secret()));
         }
