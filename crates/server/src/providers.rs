@@ -1,7 +1,14 @@
-//! The provider clients this server is configured for, built once at start.
+//! The provider clients this server is configured for, built once at start,
+//! and [`OAuthApi`]: what connecting and syncing need from an OAuth provider
+//! (Google, Microsoft), whichever it is.
 
+use calsync_core::changes::ChangePage;
+use calsync_core::model::{Provider, RemoteCalendar};
+use calsync_core::recur::Window;
 use calsync_providers::google::{GoogleClient, GoogleConfig};
-use calsync_providers::ProviderError;
+use calsync_providers::oauth::TokenSet;
+use calsync_providers::{EventsCursor, ProviderError};
+use secrecy::SecretString;
 
 use crate::config::Config;
 
@@ -28,5 +35,118 @@ impl Providers {
             None => None,
         };
         Ok(Self { google })
+    }
+
+    /// The OAuth client of `provider`, when this server is configured for it.
+    pub fn oauth(&self, provider: Provider) -> Result<OAuthApi<'_>, NotConfigured> {
+        let missing = NotConfigured(display_name(provider));
+        match provider {
+            Provider::Google => self.google.as_ref().map(OAuthApi::Google).ok_or(missing),
+            Provider::Microsoft | Provider::Caldav | Provider::Ics => Err(missing),
+        }
+    }
+}
+
+/// How a provider is named on pages and in messages.
+pub fn display_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Google => "Google Calendar",
+        Provider::Microsoft => "Outlook / Microsoft 365",
+        Provider::Caldav => "CalDAV",
+        Provider::Ics => "ICS feeds",
+    }
+}
+
+/// The server lacks the client id (or the client) of this provider.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("{0} is not configured on this server")]
+pub struct NotConfigured(pub &'static str);
+
+/// An account as the provider identifies it after consent.
+#[derive(Debug, Clone)]
+pub struct OAuthAccount {
+    /// Stable across reconnects (Google's `sub`, Microsoft's user id).
+    pub id: String,
+    pub email: Option<String>,
+}
+
+/// An OAuth provider's client; cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub enum OAuthApi<'a> {
+    Google(&'a GoogleClient),
+}
+
+impl OAuthApi<'_> {
+    pub fn provider(self) -> Provider {
+        match self {
+            Self::Google(_) => Provider::Google,
+        }
+    }
+
+    /// The consent page URL for this flow's `state` and PKCE challenge.
+    pub fn authorization_url(self, state: &str, challenge: &str) -> Result<String, ProviderError> {
+        match self {
+            Self::Google(client) => client.authorization_url(state, challenge, None),
+        }
+    }
+
+    pub async fn exchange_code(
+        self,
+        code: &str,
+        verifier: &SecretString,
+    ) -> Result<TokenSet, ProviderError> {
+        match self {
+            Self::Google(client) => client.exchange_code(code, verifier).await,
+        }
+    }
+
+    /// Who granted the tokens.
+    pub async fn account(self, tokens: &TokenSet) -> Result<OAuthAccount, ProviderError> {
+        match self {
+            Self::Google(client) => {
+                let identity = client.identity(tokens).await?;
+                Ok(OAuthAccount {
+                    id: identity.sub,
+                    email: identity.email,
+                })
+            }
+        }
+    }
+
+    pub async fn refresh(self, refresh_token: &SecretString) -> Result<TokenSet, ProviderError> {
+        match self {
+            Self::Google(client) => client.refresh(refresh_token).await,
+        }
+    }
+
+    /// Revokes the grant where the provider offers it; false where it does
+    /// not (Microsoft: the user removes the app in their account).
+    pub async fn revoke(self, token: &SecretString) -> Result<bool, ProviderError> {
+        match self {
+            Self::Google(client) => client.revoke(token).await.map(|()| true),
+        }
+    }
+
+    pub async fn list_calendars(
+        self,
+        access: &SecretString,
+    ) -> Result<Vec<RemoteCalendar>, ProviderError> {
+        match self {
+            Self::Google(client) => client.list_calendars(access).await,
+        }
+    }
+
+    /// One page of a calendar's changes. `window` is the stored horizon:
+    /// providers that list a time window (Microsoft) anchor their rounds on it.
+    pub async fn list_events_page(
+        self,
+        access: &SecretString,
+        calendar: &str,
+        cursor: &EventsCursor,
+        _window: &Window,
+    ) -> Result<ChangePage, ProviderError> {
+        match self {
+            Self::Google(client) => client.list_events_page(access, calendar, cursor).await,
+        }
     }
 }

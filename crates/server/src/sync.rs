@@ -7,19 +7,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use calsync_core::changes::PageNext;
 use calsync_core::clock::Clock;
-use calsync_core::model::{CalendarId, ConnectionStatus, Provider, UserId};
+use calsync_core::model::{CalendarId, ConnectionStatus, UserId};
 use calsync_core::plan::{next_sync_delay, Cursor};
 use calsync_core::recur::Window;
-use calsync_providers::google::GoogleClient;
 use calsync_providers::{EventsCursor, ProviderError};
 use calsync_store::{Claim, PageUpdate, Store, StoreError, SyncResult};
 use jiff::{SignedDuration, Timestamp};
-use secrecy::SecretString;
 use tokio::sync::{watch, Notify};
 
 use crate::live::{Change, ChangeFeed};
-use crate::providers::Providers;
+use crate::providers::{NotConfigured, Providers};
 
 /// How long a claimed connection is ours before another worker may take it.
 const LEASE: SignedDuration = SignedDuration::from_mins(10);
@@ -40,6 +39,11 @@ const MAX_PAGES: usize = 10_000;
 /// How often an idle worker looks for due connections without being woken.
 const POLL: Duration = Duration::from_secs(5);
 
+mod oauth;
+mod source;
+
+use source::Source;
+
 /// Why a sync stopped.
 #[derive(Debug, thiserror::Error)]
 enum SyncError {
@@ -47,8 +51,8 @@ enum SyncError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{0} is not configured on this server any more")]
-    NotConfigured(&'static str),
+    #[error("{0} any more")]
+    NotConfigured(#[from] NotConfigured),
     #[error("no refresh token is stored; reconnect the account")]
     NoRefreshToken,
 }
@@ -203,26 +207,75 @@ impl SyncEngine {
             .store
             .connection(claim.user_id, claim.connection_id)
             .await?;
-        match connection.provider {
-            Provider::Google => {
-                let client = self
-                    .providers
-                    .google
-                    .as_ref()
-                    .ok_or(SyncError::NotConfigured("Google Calendar"))?;
-                let mut session = GoogleSession {
-                    engine: self,
-                    client,
-                    claim,
-                    access: None,
-                    refreshed: false,
-                };
-                session.sync(tally).await
-            }
-            Provider::Microsoft => Err(SyncError::NotConfigured("Microsoft")),
-            Provider::Caldav => Err(SyncError::NotConfigured("CalDAV")),
-            Provider::Ics => Err(SyncError::NotConfigured("ICS feeds")),
+        let mut source = Source::open(self, claim, &connection).await?;
+        let store = &self.store;
+        let (user, id) = (claim.user_id, claim.connection_id);
+        let remote = source.calendars(tally).await?;
+        let calendars = store.upsert_calendars(user, id, &remote).await?;
+        let window = self.horizon(user).await?;
+        for calendar in calendars.iter().filter(|c| c.enabled) {
+            self.sync_calendar(
+                &mut source,
+                calendar.id,
+                &calendar.external_id,
+                &window,
+                tally,
+            )
+            .await?;
+            tally.horizon_extended |= store.extend_horizon(user, calendar.id, &window).await?;
         }
+        Ok(())
+    }
+
+    /// One calendar's round: page after page until the provider says done,
+    /// each page applied with its cursor in one transaction.
+    async fn sync_calendar(
+        &self,
+        source: &mut Source<'_>,
+        calendar: CalendarId,
+        external_id: &str,
+        window: &Window,
+        tally: &mut Tally,
+    ) -> Result<(), SyncError> {
+        let store = &self.store;
+        let user = source.user();
+        let mut restarted = false;
+        let mut cursor = store.calendar_cursor(user, calendar).await?;
+        for _ in 0..MAX_PAGES {
+            let request = match &cursor {
+                None => EventsCursor::Full,
+                Some(Cursor::Sync(token)) => EventsCursor::Sync(token.clone()),
+                Some(Cursor::Page { token, .. }) => EventsCursor::Page(token.clone()),
+            };
+            let page = match source.page(tally, external_id, &request, window).await {
+                Err(SyncError::Provider(ProviderError::SyncTokenExpired)) if !restarted => {
+                    tracing::info!(calendar = %calendar, "sync token expired; starting a full round");
+                    restarted = true;
+                    cursor = None;
+                    continue;
+                }
+                other => other?,
+            };
+            // A feed is a snapshot: a changed one lists everything again,
+            // and what it no longer lists must be swept.
+            let starts_full_round =
+                cursor.is_none() || (source.is_snapshot() && !page.changes.is_empty());
+            let update = PageUpdate {
+                changes: &page.changes,
+                starts_full_round,
+                next: &page.next,
+                window,
+                now: self.clock.now(),
+            };
+            tally.changes += store.apply_page(user, calendar, &update).await?.total();
+            match page.next {
+                PageNext::Done { .. } => return Ok(()),
+                PageNext::Page(_) => cursor = store.calendar_cursor(user, calendar).await?,
+            }
+        }
+        Err(SyncError::Provider(ProviderError::Decode(format!(
+            "more than {MAX_PAGES} pages in one round"
+        ))))
     }
 
     /// The horizon over which occurrences are stored, in the user's zone.
@@ -244,147 +297,5 @@ fn jitter_unit() -> f64 {
     match getrandom::getrandom(&mut bytes) {
         Ok(()) => f64::from(u32::from_le_bytes(bytes)) / (f64::from(u32::MAX) + 1.0),
         Err(_) => 0.5,
-    }
-}
-
-/// One sync of one Google connection: its access token, refreshed at most
-/// once after a 401.
-struct GoogleSession<'a> {
-    engine: &'a SyncEngine,
-    client: &'a GoogleClient,
-    claim: Claim,
-    access: Option<SecretString>,
-    refreshed: bool,
-}
-
-impl GoogleSession<'_> {
-    async fn sync(&mut self, tally: &mut Tally) -> Result<(), SyncError> {
-        let store = &self.engine.store;
-        let (user, connection) = (self.claim.user_id, self.claim.connection_id);
-        let remote = self
-            .call(tally, |client, token| async move {
-                client.list_calendars(&token).await
-            })
-            .await?;
-        let calendars = store.upsert_calendars(user, connection, &remote).await?;
-        let window = self.engine.horizon(user).await?;
-        for calendar in calendars.iter().filter(|c| c.enabled) {
-            self.sync_calendar(calendar.id, &calendar.external_id, &window, tally)
-                .await?;
-            tally.horizon_extended |= store.extend_horizon(user, calendar.id, &window).await?;
-        }
-        Ok(())
-    }
-
-    async fn sync_calendar(
-        &mut self,
-        calendar: CalendarId,
-        external_id: &str,
-        window: &Window,
-        tally: &mut Tally,
-    ) -> Result<(), SyncError> {
-        let store = &self.engine.store;
-        let user = self.claim.user_id;
-        let mut restarted = false;
-        let mut cursor = store.calendar_cursor(user, calendar).await?;
-        for _ in 0..MAX_PAGES {
-            let starts_full_round = cursor.is_none();
-            let request = match &cursor {
-                None => EventsCursor::Full,
-                Some(Cursor::Sync(token)) => EventsCursor::Sync(token.clone()),
-                Some(Cursor::Page { token, .. }) => EventsCursor::Page(token.clone()),
-            };
-            let page = self
-                .call(tally, |client, token| {
-                    let request = request.clone();
-                    async move { client.list_events_page(&token, external_id, &request).await }
-                })
-                .await;
-            let page = match page {
-                Err(SyncError::Provider(ProviderError::SyncTokenExpired)) if !restarted => {
-                    tracing::info!(calendar = %calendar, "sync token expired; starting a full round");
-                    restarted = true;
-                    cursor = None;
-                    continue;
-                }
-                other => other?,
-            };
-            let update = PageUpdate {
-                changes: &page.changes,
-                starts_full_round,
-                next: &page.next,
-                window,
-                now: self.engine.clock.now(),
-            };
-            tally.changes += store.apply_page(user, calendar, &update).await?.total();
-            match page.next {
-                calsync_core::changes::PageNext::Done { .. } => return Ok(()),
-                calsync_core::changes::PageNext::Page(_) => {
-                    cursor = store.calendar_cursor(user, calendar).await?
-                }
-            }
-        }
-        Err(SyncError::Provider(ProviderError::Decode(format!(
-            "more than {MAX_PAGES} pages in one round"
-        ))))
-    }
-
-    /// Calls the provider with a fresh access token; on a 401 refreshes once
-    /// and calls again.
-    async fn call<T, F, Fut>(&mut self, tally: &mut Tally, request: F) -> Result<T, SyncError>
-    where
-        F: Fn(GoogleClient, SecretString) -> Fut,
-        Fut: std::future::Future<Output = Result<T, ProviderError>>,
-    {
-        let token = self.access_token(tally, false).await?;
-        tally.requests += 1;
-        match request(self.client.clone(), token).await {
-            Err(ProviderError::Unauthorized) if !self.refreshed => {
-                let token = self.access_token(tally, true).await?;
-                tally.requests += 1;
-                Ok(request(self.client.clone(), token).await?)
-            }
-            other => Ok(other?),
-        }
-    }
-
-    async fn access_token(
-        &mut self,
-        tally: &mut Tally,
-        force_refresh: bool,
-    ) -> Result<SecretString, SyncError> {
-        if let (Some(token), false) = (&self.access, force_refresh) {
-            return Ok(token.clone());
-        }
-        let store = &self.engine.store;
-        let (user, connection) = (self.claim.user_id, self.claim.connection_id);
-        let stored = store.connection_tokens(user, connection).await?;
-        let now: Timestamp = self.engine.clock.now();
-        let fresh = stored
-            .expires_at
-            .is_none_or(|at| at.duration_since(now) > REFRESH_MARGIN);
-        if let (Some(token), true, false) = (stored.access_token, fresh, force_refresh) {
-            self.access = Some(token.clone());
-            return Ok(token);
-        }
-        let refresh = stored.refresh_token.ok_or(SyncError::NoRefreshToken)?;
-        tally.requests += 1;
-        let tokens = self.client.refresh(&refresh).await?;
-        self.refreshed |= force_refresh;
-        let rotated = tokens.refresh_token.as_ref().filter(|new| {
-            secrecy::ExposeSecret::expose_secret(*new)
-                != secrecy::ExposeSecret::expose_secret(&refresh)
-        });
-        store
-            .update_tokens(
-                user,
-                connection,
-                &tokens.access_token,
-                rotated,
-                tokens.expires_at,
-            )
-            .await?;
-        self.access = Some(tokens.access_token.clone());
-        Ok(tokens.access_token)
     }
 }

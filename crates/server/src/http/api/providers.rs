@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use calsync_core::model::Provider;
+
 use crate::config::OAuthProvider;
 use crate::connect;
 use crate::http::auth::{ApiUser, PageSession};
@@ -81,7 +83,63 @@ pub async fn google_authorize(
         "Google Calendar",
         "CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET",
     )?;
-    let url = connect::start_google(&state, user.id)
+    authorize(&state, &user, &headers, Provider::Google).await
+}
+
+/// Google's redirect back after consent: stores the connection and returns to
+/// Settings, with `?connected=google` or `?error=<code>`.
+#[utoipa::path(get, path = "/api/calendar/google/callback/", tag = "providers",
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query)),
+    responses((status = 303, description = "to Settings, with the outcome")))]
+pub async fn google_callback(
+    State(state): State<AppState>,
+    session: PageSession,
+    Query(callback): Query<connect::Callback>,
+) -> Response {
+    callback_to_settings(&state, session, callback, Provider::Google).await
+}
+
+/// Starts connecting Outlook / Microsoft 365: a redirect to Microsoft's
+/// consent page, or its URL as JSON for `Accept: application/json`.
+#[utoipa::path(get, path = "/api/calendar/microsoft/authorize/", tag = "providers",
+    responses((status = 200, body = AuthorizationJson, description = "with Accept: application/json"),
+        (status = 302, description = "to Microsoft's consent page"), (status = 401, body = ErrorBody),
+        (status = 503, body = ErrorBody)))]
+pub async fn microsoft_authorize(
+    State(state): State<AppState>,
+    user: ApiUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    configured(
+        state.config.microsoft.as_ref(),
+        "Outlook / Microsoft 365",
+        "CALSYNC_MICROSOFT_CLIENT_ID and CALSYNC_MICROSOFT_CLIENT_SECRET",
+    )?;
+    authorize(&state, &user, &headers, Provider::Microsoft).await
+}
+
+/// Microsoft's redirect back after consent: stores the connection and
+/// returns to Settings, with `?connected=microsoft` or `?error=<code>`.
+#[utoipa::path(get, path = "/api/calendar/microsoft/callback/", tag = "providers",
+    params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
+        ("error" = Option<String>, Query), ("error_description" = Option<String>, Query)),
+    responses((status = 303, description = "to Settings, with the outcome")))]
+pub async fn microsoft_callback(
+    State(state): State<AppState>,
+    session: PageSession,
+    Query(callback): Query<connect::Callback>,
+) -> Response {
+    callback_to_settings(&state, session, callback, Provider::Microsoft).await
+}
+
+async fn authorize(
+    state: &AppState,
+    user: &ApiUser,
+    headers: &HeaderMap,
+    provider: Provider,
+) -> Result<Response, AppError> {
+    let url = connect::start_oauth(state, user.id, provider)
         .await
         .map_err(connect_error)?;
     let wants_json = headers
@@ -98,24 +156,21 @@ pub async fn google_authorize(
     })
 }
 
-/// Google's redirect back after consent: stores the connection and returns to
-/// Settings, with `?connected=google` or `?error=<code>`.
-#[utoipa::path(get, path = "/api/calendar/google/callback/", tag = "providers",
-    params(("code" = Option<String>, Query), ("state" = Option<String>, Query),
-        ("error" = Option<String>, Query)),
-    responses((status = 303, description = "to Settings, with the outcome")))]
-pub async fn google_callback(
-    State(state): State<AppState>,
+async fn callback_to_settings(
+    state: &AppState,
     session: PageSession,
-    Query(callback): Query<connect::Callback>,
+    callback: connect::Callback,
+    provider: Provider,
 ) -> Response {
     let Some(user) = session.user else {
         return Redirect::to("/login?next=/settings").into_response();
     };
-    match connect::finish_google(&state, user.id, callback).await {
-        Ok(_) => Redirect::to("/settings?connected=google").into_response(),
+    match connect::finish_oauth(state, user.id, provider, callback).await {
+        Ok(_) => {
+            Redirect::to(&format!("/settings?connected={}", provider.as_str())).into_response()
+        }
         Err(err) => {
-            tracing::warn!(user = %user.id, error = %err, "connecting Google failed");
+            tracing::warn!(user = %user.id, provider = provider.as_str(), error = %err, "connecting failed");
             Redirect::to(&format!("/settings?error={}", err.code())).into_response()
         }
     }
@@ -124,40 +179,11 @@ pub async fn google_callback(
 fn connect_error(err: connect::ConnectError) -> AppError {
     match err {
         connect::ConnectError::NotConfigured(what) => {
-            AppError::ProviderNotConfigured(what, "its client id")
+            AppError::ProviderNotConfigured(what.0, "its client id")
         }
         connect::ConnectError::Store(store) => store.into(),
         other => AppError::BadGateway(other.to_string()),
     }
-}
-
-/// Starts connecting Outlook / Microsoft 365.
-#[utoipa::path(get, path = "/api/calendar/microsoft/authorize/", tag = "providers",
-    responses((status = 302, description = "to Microsoft's consent page"), (status = 401, body = ErrorBody),
-        (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn microsoft_authorize(
-    State(state): State<AppState>,
-    _user: ApiUser,
-) -> Result<(), AppError> {
-    configured(
-        state.config.microsoft.as_ref(),
-        "Outlook / Microsoft 365",
-        "CALSYNC_MICROSOFT_CLIENT_ID and CALSYNC_MICROSOFT_CLIENT_SECRET",
-    )?;
-    Err(AppError::NotImplemented(
-        "connecting Microsoft calendars arrives with the Microsoft provider",
-    ))
-}
-
-/// Microsoft's redirect back after consent.
-#[utoipa::path(get, path = "/api/calendar/microsoft/callback/", tag = "providers",
-    responses((status = 302, description = "to Settings"), (status = 401, body = ErrorBody),
-        (status = 501, body = ErrorBody), (status = 503, body = ErrorBody)))]
-pub async fn microsoft_callback(
-    State(state): State<AppState>,
-    user: ApiUser,
-) -> Result<(), AppError> {
-    microsoft_authorize(State(state), user).await
 }
 
 /// Connects a CalDAV account (Apple iCloud, Fastmail, Nextcloud, ...).
