@@ -22,8 +22,22 @@
 //!   and, below it, `wire` (Google's JSON), `mapping` (JSON -> core types),
 //!   `errors` (Google's error envelope -> [`ProviderError`]), `colors` (the
 //!   palette), `cursor` (opaque continuation tokens).
+//! - [`microsoft`]: Microsoft identity platform v2 OAuth (rotating refresh
+//!   tokens) + Graph calendars: the [`microsoft::MicrosoftClient`] and, below
+//!   it, `wire` (Graph's JSON), `mapping` (JSON -> core types, Windows zones
+//!   via `calsync_core::tz`), `errors` (Graph's envelope and AADSTS token
+//!   errors -> [`ProviderError`]), `cursor` (delta links with the window
+//!   their round is anchored at).
 //! - this file: [`CalendarSource`], the trait every provider implements for
 //!   sync, and [`EventsCursor`], where a listing starts.
+//!
+//! [`microsoft::MicrosoftClient`] does not implement [`CalendarSource`]: a
+//! Graph delta round is bound to a time window (`calendarView/delta` needs
+//! `startDateTime`/`endDateTime`, and a sync token's window must be moved
+//! on by a full round), so its `list_events_page` takes the caller's window
+//! and the trait's signature has no place for it. The server calls the
+//! concrete clients; the trait stays as it is until a second windowed
+//! provider shows what a window argument should look like.
 
 pub mod error;
 pub mod google;
