@@ -41,4 +41,7 @@ if [ -x scripts/check-ics.sh ]; then
   scripts/check-ics.sh
 fi
 
+step "TypeScript client"
+scripts/test-typescript.sh
+
 step "all checks passed"
