@@ -1,0 +1,70 @@
+/**
+ * The README's examples, type-checked with the tests (never run): if the API
+ * or the generated types change under them, the build of the tests fails.
+ */
+import {
+  CalsyncError,
+  configure,
+  connectCaldav,
+  connectGoogleCalendar,
+  createCalsyncClient,
+  disconnectCalendar,
+  getCalendarConnections,
+  getEvents,
+  getUpcomingEvents,
+  subscribeIcs,
+  syncCalendar,
+  updateCalendar,
+  type ChangeEvent,
+} from "@calsync/client";
+
+export async function browser(username: string, password: string): Promise<void> {
+  await connectGoogleCalendar();
+  const connections = await getCalendarConnections();
+  await syncCalendar();
+  await syncCalendar(connections[0]!.id);
+  const events = await getUpcomingEvents({ limit: 20, days: 7 });
+  const march = await getEvents({ start: new Date("2026-03-01"), end: new Date("2026-04-01") });
+  await updateCalendar(connections[0]!.calendars[0]!.id, { enabled: false, color: "#0b8043" });
+  try {
+    await disconnectCalendar(42);
+  } catch (error) {
+    if (error instanceof CalsyncError && error.code === "not_found") {
+      /* already gone */
+    }
+  }
+  await connectCaldav({ serverUrl: "https://caldav.icloud.com", username, password });
+  await subscribeIcs({ url: "webcal://example.com/holidays.ics", name: "Holidays" });
+  configure({ csrfToken: () => "token" });
+  console.log(events.map((e) => e.title), march.length);
+}
+
+export async function server(): Promise<void> {
+  const calsync = createCalsyncClient({ baseUrl: "https://cal.example.com", token: process.env.CALSYNC_TOKEN });
+  const events = await calsync.getUpcomingEvents({ limit: 50 });
+  const consentUrl: string = await calsync.connectGoogleCalendar();
+  const refresh = (what: string, ids: number[] = []) => void [what, ids, events, consentUrl];
+  const subscription = calsync.subscribeToChanges(
+    (change: ChangeEvent) => {
+      switch (change.kind) {
+        case "events":
+          refresh("events", change.connection_ids);
+          break;
+        case "connection":
+          refresh("connection", [change.connection_id]);
+          break;
+        case "resync":
+          refresh("everything");
+          break;
+      }
+    },
+    {
+      onReady: () => console.log("live"),
+      onError: (error, willRetry) => {
+        if (!willRetry) console.warn("stream ended:", error.code);
+      },
+      reconnect: { initialDelayMs: 1000, maxDelayMs: 30000 },
+    },
+  );
+  subscription.close();
+}
