@@ -16,13 +16,17 @@ use axum::response::{IntoResponse, Response};
 
 use crate::calendar::bearer;
 use crate::errors::{ApiError, OAuthError};
+use crate::microsoft::{
+    self,
+    errors::{AadError, GraphError},
+};
 use crate::state::{AppState, Fault, LogEntry};
 use crate::util;
 
 pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     if path.starts_with("/_emulator") {
-        return envelope_plain_errors(next.run(req).await).await;
+        return envelope_plain_errors(next.run(req).await, &path).await;
     }
     let method = req.method().as_str().to_owned();
     let query = req
@@ -30,13 +34,27 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
         .query()
         .map(util::redact_query)
         .unwrap_or_default();
-    let (fault, account) = {
+    let (fault, account, token) = {
         let mut inner = state.lock();
-        let account = bearer(req.headers())
+        let presented = bearer(req.headers());
+        let google = presented
             .and_then(|t| inner.access_tokens.get(t))
             .and_then(|t| inner.account_by_sub(&t.sub))
             .map(|a| a.email.clone());
-        (take_fault(&mut inner.faults, &method, &path), account)
+        let ms_account = presented
+            .and_then(|t| inner.ms.access_tokens.get(t))
+            .and_then(|t| inner.ms.account_by_id(&t.account_id))
+            .map(|a| a.upn.clone());
+        let known = google.is_some() || ms_account.is_some();
+        let token = presented.map(|t| {
+            let kind = if known { "access" } else { "unknown" };
+            format!("{kind}:{}", fingerprint(t))
+        });
+        (
+            take_fault(&mut inner.faults, &method, &path),
+            google.or(ms_account),
+            token,
+        )
     };
 
     let response = match &fault {
@@ -47,10 +65,10 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             match f.status {
                 _ if f.drop_connection => dropped_connection(),
                 Some(status) => fault_response(f, status, &path),
-                None => envelope_plain_errors(next.run(req).await).await,
+                None => envelope_plain_errors(next.run(req).await, &path).await,
             }
         }
-        None => envelope_plain_errors(next.run(req).await).await,
+        None => envelope_plain_errors(next.run(req).await, &path).await,
     };
 
     let mut inner = state.lock();
@@ -64,8 +82,19 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
         status: response.status().as_u16(),
         account,
         fault: fault.map(|f| f.id),
+        token,
     });
     response
+}
+
+/// A short, non-reversible name for a token, so a log can tell tokens apart.
+fn fingerprint(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Consumes one use of the first fault matching the request.
@@ -104,6 +133,12 @@ fn dropped_connection() -> Response {
 /// The error a fault answers with, in the shape of the endpoint it hits.
 fn fault_response(f: &Fault, status: u16, path: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if microsoft::is_identity_path(path) {
+        return microsoft_identity_fault(f, status).into_response();
+    }
+    if microsoft::is_graph_path(path) {
+        return microsoft_graph_fault(f, status).into_response();
+    }
     let oauth_endpoint = path.starts_with("/token")
         || path.starts_with("/oauth2/v4/token")
         || path.starts_with("/revoke");
@@ -145,7 +180,7 @@ fn fault_response(f: &Fault, status: u16, path: &str) -> Response {
 /// parse in the control API) come as plain text; clients expect Google's
 /// envelope for every error, so they are rewrapped. A 405 becomes Google's
 /// 404, since Google has no such route either.
-async fn envelope_plain_errors(resp: Response) -> Response {
+async fn envelope_plain_errors(resp: Response, path: &str) -> Response {
     let status = resp.status();
     let is_json_or_html = resp
         .headers()
@@ -154,6 +189,44 @@ async fn envelope_plain_errors(resp: Response) -> Response {
         .is_some_and(|ct| ct.contains("json") || ct.contains("html"));
     if !(status.is_client_error() || status.is_server_error()) || is_json_or_html {
         return resp;
+    }
+    if microsoft::is_graph_path(path) || path.starts_with("/_emulator/microsoft") {
+        let text = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let (code, message) = match status {
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "BadRequest",
+                "The HTTP method is not supported for this resource.".to_owned(),
+            ),
+            s if s.is_server_error() => ("InternalServerError", text),
+            _ => ("BadRequest", text),
+        };
+        return GraphError::new(
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                StatusCode::BAD_REQUEST
+            } else {
+                status
+            },
+            code,
+            message,
+        )
+        .into_response();
+    }
+    if microsoft::is_identity_path(path) {
+        let code = if status == StatusCode::METHOD_NOT_ALLOWED {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        return AadError::new(
+            code,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        )
+        .into_response();
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         return ApiError::not_found().into_response();
@@ -173,4 +246,47 @@ async fn envelope_plain_errors(resp: Response) -> Response {
         "invalid"
     };
     ApiError::new(status, "global", reason, message).into_response()
+}
+
+/// A fault on the token endpoint, as the identity platform answers.
+fn microsoft_identity_fault(f: &Fault, status: StatusCode) -> AadError {
+    let (error, code, text) = match status.as_u16() {
+        429 | 503 => (
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        ),
+        s if s >= 500 => (
+            "server_error",
+            90033,
+            "An internal error occurred. Please try again.",
+        ),
+        _ => ("invalid_request", 900144, "Injected fault"),
+    };
+    let mut e = AadError::new(
+        status,
+        error,
+        code,
+        f.reason.clone().unwrap_or_else(|| text.to_owned()),
+    );
+    e.retry_after = f.retry_after;
+    e
+}
+
+/// A fault on a Graph route, in Graph's envelope.
+fn microsoft_graph_fault(f: &Fault, status: StatusCode) -> GraphError {
+    let mut e = match status.as_u16() {
+        429 => GraphError::throttled(None),
+        503 => GraphError::unavailable(None),
+        401 => GraphError::unauthenticated("Lifetime validation failed, the token is expired."),
+        410 => GraphError::sync_state_not_found(),
+        504 => GraphError::new(status, "GatewayTimeout", "Gateway Timeout"),
+        s if s >= 500 => GraphError::new(status, "InternalServerError", "Internal Server Error"),
+        _ => GraphError::new(status, "BadRequest", "Injected fault"),
+    };
+    if let Some(reason) = &f.reason {
+        e.code = reason.clone();
+    }
+    e.retry_after = f.retry_after;
+    e
 }

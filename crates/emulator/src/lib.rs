@@ -36,6 +36,7 @@ mod events;
 mod faults;
 mod identity;
 mod listing;
+mod microsoft;
 mod oauth;
 mod push;
 mod recur;
@@ -56,12 +57,20 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use errors::{ApiError, OAuthError};
+pub use microsoft::control::Generate as MsGenerate;
+pub use microsoft::errors::{AadError, GraphError};
+pub use microsoft::state::{DeadReason, ExpiryMode, MsSettings};
 pub use state::{Fault, LogEntry, Settings};
 
 use state::{AppState, Shared};
 
 /// Ids of the sample data (with `sample_data: true`).
 pub mod samples {
+    /// Microsoft sample data (see `microsoft/sample.rs`).
+    pub use crate::microsoft::sample::{
+        MORGAN, MORGAN_CALENDAR, MORGAN_CANCELLED, MORGAN_HOLIDAY, MORGAN_REVIEW,
+        MORGAN_SEATTLE_CALL, MORGAN_SUMMIT, MORGAN_TEAM, MORGAN_WEEKLY, RILEY,
+    };
     pub use crate::sample::{ALICE, ALICE_PERSONAL, ALICE_WORK, BOB, HOLIDAYS, QUINN};
 }
 
@@ -111,6 +120,20 @@ pub struct GoogleEndpoints {
     pub userinfo_url: String,
     /// Calendar API base, like `https://www.googleapis.com/calendar/v3` (no trailing slash).
     pub api_base: String,
+}
+
+/// The URLs a Microsoft identity platform + Graph client needs, pointed at
+/// this emulator (tenant `common`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MicrosoftEndpoints {
+    /// Like `https://login.microsoftonline.com/common/oauth2/v2.0/authorize`.
+    pub auth_url: String,
+    /// Like `https://login.microsoftonline.com/common/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// Graph base, like `https://graph.microsoft.com/v1.0` (no trailing slash).
+    pub api_base: String,
+    /// Like `https://login.microsoftonline.com` (add `/{tenant}/oauth2/v2.0/...`).
+    pub authority: String,
 }
 
 pub struct Emulator;
@@ -164,6 +187,7 @@ fn router(shared: AppState) -> Router {
         .merge(calendar::routes())
         .merge(push::routes())
         .merge(control::routes())
+        .merge(microsoft::routes())
         .route("/calendar/event", axum::routing::get(html_link))
         .fallback(|| async { ApiError::not_found().into_response() })
         .layer(axum::middleware::from_fn_with_state(
@@ -209,6 +233,16 @@ impl EmulatorHandle {
             revoke_url: format!("{b}/revoke"),
             userinfo_url: format!("{b}/v1/userinfo"),
             api_base: format!("{b}/calendar/v3"),
+        }
+    }
+
+    pub fn microsoft(&self) -> MicrosoftEndpoints {
+        let b = &self.base_url;
+        MicrosoftEndpoints {
+            auth_url: format!("{b}/common/oauth2/v2.0/authorize"),
+            token_url: format!("{b}/common/oauth2/v2.0/token"),
+            api_base: format!("{b}/v1.0"),
+            authority: b.clone(),
         }
     }
 
@@ -350,6 +384,8 @@ impl EmulatorHandle {
             .access_tokens
             .keys()
             .chain(inner.refresh_tokens.keys())
+            .chain(inner.ms.access_tokens.keys())
+            .chain(inner.ms.refresh_tokens.keys())
             .cloned()
             .collect()
     }
@@ -373,6 +409,151 @@ impl EmulatorHandle {
     /// Back to the start configuration.
     pub fn reset(&self) {
         self.shared.reset();
+    }
+
+    // Microsoft side: each does what its `/_emulator/microsoft/...` route does.
+    // `account` is an email/UPN or object id; `calendar` an id or `default`.
+
+    /// Adds a Microsoft account with its default calendar; returns its object id.
+    /// `mail`: `None` = the email, `Some(None)` = no mailbox address (`mail: null`).
+    pub fn ms_add_account(
+        &self,
+        email: &str,
+        name: Option<&str>,
+        mail: Option<Option<&str>>,
+    ) -> String {
+        let mut inner = self.shared.lock();
+        let mail = mail.map(|m| m.map(str::to_owned));
+        let ix = microsoft::control::ensure_account(&mut inner.ms, email, name, mail);
+        inner.ms.accounts[ix].id.clone()
+    }
+
+    /// The account as the control API shows it (`{id, userPrincipalName, mail, displayName, calendars[]}`).
+    pub fn ms_account(&self, account: &str) -> Option<Value> {
+        let inner = self.shared.lock();
+        let ix = inner.ms.account_ix(account)?;
+        Some(microsoft::control::account_json(&inner.ms.accounts[ix]))
+    }
+
+    /// Adds a calendar (`{id?, name, color?, hexColor?, canEdit?, owner?}`); returns its Graph JSON.
+    pub fn ms_add_calendar(&self, account: &str, fields: Value) -> Result<Value, GraphError> {
+        microsoft::control::add_calendar_inner(&mut self.shared.lock().ms, account, fields)
+    }
+
+    /// Inserts a Graph event (single or series master; `seriesMasterId` +
+    /// `originalStart` make an exception). Returns the stored event.
+    pub fn ms_insert_event(
+        &self,
+        account: &str,
+        calendar: &str,
+        event: Value,
+    ) -> Result<Value, GraphError> {
+        microsoft::control::insert_event(
+            &mut self.shared.lock(),
+            &self.base_url,
+            account,
+            calendar,
+            event,
+        )
+    }
+
+    /// Merge-patches an event; an occurrence id makes (or updates) an exception.
+    pub fn ms_patch_event(
+        &self,
+        account: &str,
+        calendar: &str,
+        event_id: &str,
+        patch: Value,
+    ) -> Result<Value, GraphError> {
+        microsoft::control::patch_event(
+            &mut self.shared.lock(),
+            &self.base_url,
+            account,
+            calendar,
+            event_id,
+            patch,
+        )
+    }
+
+    /// Deletes an event (a master with its exceptions); an occurrence id cancels that occurrence.
+    pub fn ms_delete_event(
+        &self,
+        account: &str,
+        calendar: &str,
+        event_id: &str,
+    ) -> Result<(), GraphError> {
+        microsoft::control::delete_event(&mut self.shared.lock(), account, calendar, event_id)
+    }
+
+    /// Stored events of a calendar (masters and exceptions included), Graph JSON in UTC.
+    pub fn ms_stored_events(
+        &self,
+        account: &str,
+        calendar: &str,
+    ) -> Result<Vec<Value>, GraphError> {
+        microsoft::control::stored_events(&self.shared.lock(), &self.base_url, account, calendar)
+    }
+
+    /// Instances overlapping `[start, end)` as calendarView shows them (UTC);
+    /// the way to learn occurrence ids.
+    pub fn ms_instances(
+        &self,
+        account: &str,
+        calendar: &str,
+        start: jiff::Timestamp,
+        end: jiff::Timestamp,
+    ) -> Result<Vec<Value>, GraphError> {
+        microsoft::control::view_inner(
+            &self.shared.lock(),
+            &self.base_url,
+            account,
+            calendar,
+            (start, end),
+        )
+    }
+
+    /// Bulk-generates `g.count` single events; returns how many.
+    pub fn ms_generate_events(
+        &self,
+        account: &str,
+        calendar: &str,
+        g: &MsGenerate,
+    ) -> Result<usize, GraphError> {
+        microsoft::control::generate_inner(&mut self.shared.lock(), account, calendar, g)
+    }
+
+    /// Every delta token of the calendar dies; its next use fails as `mode` says.
+    pub fn ms_expire_delta_tokens(
+        &self,
+        account: &str,
+        calendar: &str,
+        mode: ExpiryMode,
+    ) -> Result<(), GraphError> {
+        microsoft::control::expire_delta_tokens(&mut self.shared.lock().ms, account, calendar, mode)
+    }
+
+    /// Access tokens expire (Graph → 401 InvalidAuthenticationToken); returns how many.
+    pub fn ms_expire_access_tokens(&self, account: Option<&str>) -> Result<usize, GraphError> {
+        microsoft::control::expire_access_tokens(&mut self.shared.lock(), account)
+    }
+
+    /// Refresh tokens die for `reason` (refresh → invalid_grant with its AADSTS code).
+    pub fn ms_expire_refresh_tokens(
+        &self,
+        account: Option<&str>,
+        reason: DeadReason,
+    ) -> Result<usize, GraphError> {
+        microsoft::control::expire_refresh_tokens(&mut self.shared.lock(), account, None, reason)
+    }
+
+    /// Revokes grants (refresh → AADSTS50173, access tokens gone).
+    pub fn ms_revoke_grants(&self, account: Option<&str>) -> Result<usize, GraphError> {
+        microsoft::control::revoke_grants(&mut self.shared.lock(), account, None)
+    }
+
+    /// Changes the Microsoft-only settings.
+    pub fn ms_update_settings(&self, f: impl FnOnce(&mut MsSettings)) {
+        f(&mut self.shared.lock().ms.settings);
     }
 }
 

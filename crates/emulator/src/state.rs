@@ -336,6 +336,10 @@ pub struct LogEntry {
     pub account: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<u64>,
+    /// Which Bearer token was presented: `access:<8 hex of its SHA-256>`
+    /// (`unknown:...` if the emulator does not know it), never the token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 pub const MAX_LOG: usize = 100_000;
@@ -370,6 +374,8 @@ pub struct Inner {
     pub channels: Vec<crate::push::Channel>,
     pub outbox: Option<crate::push::Outbox>,
     pub deliveries: VecDeque<crate::push::Delivery>,
+    /// The Microsoft identity platform + Graph side.
+    pub ms: crate::microsoft::state::World,
     change_counter: u64,
 }
 
@@ -406,10 +412,12 @@ impl Inner {
             channels: Vec::new(),
             outbox: None,
             deliveries: VecDeque::new(),
+            ms: crate::microsoft::state::World::new(Default::default()),
             change_counter: 0,
         };
         if config.sample_data {
             crate::sample::seed(&mut inner, base_url);
+            crate::microsoft::sample::seed(&mut inner, base_url);
         }
         inner
     }
