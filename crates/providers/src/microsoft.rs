@@ -97,6 +97,29 @@ pub const API_BASE: &str = "https://graph.microsoft.com/v1.0";
 /// `User.Read` for `/me`, `Calendars.Read` for calendars and events.
 pub const SCOPES: [&str; 3] = ["offline_access", "User.Read", "Calendars.Read"];
 
+/// Whether the grant lets calsync read calendars: `Calendars.Read` or
+/// `Calendars.ReadWrite` (bare, or as the full
+/// `https://graph.microsoft.com/...` name; scope names are
+/// case-insensitive). An admin's consent policy can leave a scope out, and
+/// the callback should then refuse the connection and say why. A token
+/// response without `scope` is taken as granting what was asked.
+pub fn calendar_read_granted(tokens: &TokenSet) -> bool {
+    let Some(granted) = tokens.scope.as_deref() else {
+        return true;
+    };
+    granted.split_ascii_whitespace().any(|scope| {
+        let name = scope.rsplit_once('/').map_or(scope, |(resource, name)| {
+            if resource.eq_ignore_ascii_case("https://graph.microsoft.com") {
+                name
+            } else {
+                ""
+            }
+        });
+        name.eq_ignore_ascii_case("Calendars.Read")
+            || name.eq_ignore_ascii_case("Calendars.ReadWrite")
+    })
+}
+
 /// `Prefer: odata.maxpagesize` of delta requests (the only way to size
 /// delta pages, spec §A3; 100 as in the spec's sync loop, §A8).
 pub const EVENTS_PAGE_SIZE: u32 = 100;
@@ -330,8 +353,8 @@ impl MicrosoftClient {
                 (url, start, end)
             }
             EventsCursor::Page(text) => {
-                let link = self.stored_link(LinkKind::Next, text)?;
-                (link.0, link.1.window_start, link.1.window_end)
+                let (url, link) = self.stored_link(LinkKind::Next, text)?;
+                (url, link.window_start, link.window_end)
             }
             EventsCursor::Sync(text) => {
                 let (url, link) = self.stored_link(LinkKind::Delta, text)?;
@@ -345,7 +368,7 @@ impl MicrosoftClient {
             }
         };
         let body = self
-            .get_with_prefer(url.clone(), access_token, errors::Request::Delta)
+            .get(url.clone(), access_token, errors::Request::Delta)
             .await?;
         let page: wire::DeltaPage =
             serde_json::from_slice(&body).map_err(|e| ProviderError::decode("delta page", &e))?;
@@ -436,34 +459,17 @@ impl MicrosoftClient {
         Ok(url)
     }
 
+    /// A GET with the bearer token, retried per policy; delta requests add
+    /// their `Prefer` headers (page size, UTC times). An error answer is
+    /// classified with the token and the URL's query values (skip and delta
+    /// tokens) redacted from its message.
     async fn get(
         &self,
         url: reqwest::Url,
         access_token: &SecretString,
         request: errors::Request,
     ) -> Result<Vec<u8>, ProviderError> {
-        self.send_get(url, access_token, request, false).await
-    }
-
-    async fn get_with_prefer(
-        &self,
-        url: reqwest::Url,
-        access_token: &SecretString,
-        request: errors::Request,
-    ) -> Result<Vec<u8>, ProviderError> {
-        self.send_get(url, access_token, request, true).await
-    }
-
-    /// A GET with the bearer token, retried per policy; an error answer is
-    /// classified with the token and the URL's query values (skip and delta
-    /// tokens) redacted from its message.
-    async fn send_get(
-        &self,
-        url: reqwest::Url,
-        access_token: &SecretString,
-        request: errors::Request,
-        delta_prefs: bool,
-    ) -> Result<Vec<u8>, ProviderError> {
+        let delta_prefs = request == errors::Request::Delta;
         let page_size = format!("odata.maxpagesize={EVENTS_PAGE_SIZE}");
         let response = self
             .http
@@ -562,6 +568,34 @@ mod tests {
         );
         config.api_base = api_base.to_owned();
         MicrosoftClient::new(config).unwrap()
+    }
+
+    #[test]
+    fn granted_scopes_are_checked() {
+        let with = |scope: Option<&str>| TokenSet {
+            access_token: SecretString::from("a"),
+            refresh_token: None,
+            expires_at: None,
+            scope: scope.map(str::to_owned),
+            id_token: None,
+        };
+        assert!(calendar_read_granted(&with(None)));
+        assert!(calendar_read_granted(&with(Some(
+            "User.Read Calendars.Read"
+        ))));
+        assert!(calendar_read_granted(&with(Some("calendars.readwrite"))));
+        assert!(calendar_read_granted(&with(Some(
+            "openid https://graph.microsoft.com/Calendars.Read https://graph.microsoft.com/User.Read"
+        ))));
+        assert!(!calendar_read_granted(&with(Some(
+            "User.Read offline_access"
+        ))));
+        assert!(!calendar_read_granted(&with(Some(
+            "Calendars.ReadBasic User.Read"
+        ))));
+        assert!(!calendar_read_granted(&with(Some(
+            "https://evil.example/Calendars.Read"
+        ))));
     }
 
     #[test]
