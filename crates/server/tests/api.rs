@@ -52,7 +52,6 @@ async fn a_new_user_sees_empty_lists(kind: BackendKind) {
 const API_PATHS: &[(&str, &str)] = &[
     ("GET", "/api/calendar/google/authorize/"),
     ("GET", "/api/calendar/microsoft/authorize/"),
-    ("GET", "/api/calendar/microsoft/callback/"),
     ("POST", "/api/calendar/caldav/connect/"),
     ("POST", "/api/calendar/ics/subscribe/"),
     ("GET", "/api/calendar/connections/"),
