@@ -28,6 +28,10 @@ pub enum ConnectError {
          account's third-party access and connect again"
     )]
     NoRefreshToken,
+    #[error(
+        "calendar access was not granted: connect again and allow calsync to see your calendars"
+    )]
+    MissingScope,
     #[error("the provider refused: {0}")]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -42,6 +46,7 @@ impl ConnectError {
             Self::Denied => "denied",
             Self::BadState => "bad_state",
             Self::NoRefreshToken => "no_refresh_token",
+            Self::MissingScope => "missing_scope",
             Self::Provider(_) => "provider_error",
             Self::Store(_) => "internal",
         }

@@ -1,6 +1,6 @@
 //! `calsync demo` and `calsync emulator`: calsync with the built-in provider
-//! emulator standing in for Google, so that the whole product can be tried
-//! with no credentials and no network.
+//! emulator standing in for Google and Microsoft, so that the whole product
+//! can be tried with no credentials and no network.
 
 use std::net::SocketAddr;
 
@@ -12,20 +12,26 @@ use crate::accounts;
 use crate::app;
 use crate::config::{Config, OAuthProvider};
 
-/// The emulator's OAuth client for calsync.
+/// The emulator's OAuth clients for calsync (one registry: the redirect URI
+/// tells Google's from Microsoft's).
 const CLIENT_ID: &str = "calsync-demo.apps.googleusercontent.com";
 const CLIENT_SECRET: &str = "calsync-demo-secret";
+const MS_CLIENT_ID: &str = "00000000-0000-4000-8000-0000ca15a7c0";
+const MS_CLIENT_SECRET: &str = "calsync-demo-ms-secret";
 /// The demo's login; the data lives in its own folder, never in a real one.
 const DEMO_USER: &str = "demo";
 const DEMO_PASSWORD: &str = "calsync-demo";
 
 fn emulator_config(config: &Config) -> EmulatorConfig {
     EmulatorConfig {
-        clients: vec![OAuthClient::new(
-            CLIENT_ID,
-            CLIENT_SECRET,
-            [config.redirect_uri("google")],
-        )],
+        clients: vec![
+            OAuthClient::new(CLIENT_ID, CLIENT_SECRET, [config.redirect_uri("google")]),
+            OAuthClient::new(
+                MS_CLIENT_ID,
+                MS_CLIENT_SECRET,
+                [config.redirect_uri("microsoft")],
+            ),
+        ],
         sample_data: true,
         ..EmulatorConfig::default()
     }
@@ -39,15 +45,25 @@ pub async fn run_emulator(config: &Config, port: u16) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let emulator = Emulator::start(listener, emulator_config(config))?;
     let base = emulator.base_url();
-    println!("Google emulator on {base} (sample accounts alice@example.com, bob@example.com)");
+    println!(
+        "Provider emulator on {base} (Google: alice@example.com, bob@example.com; \
+         Microsoft: morgan@contoso.example)"
+    );
     println!("Point calsync at it with:");
     println!(
         "  CALSYNC_GOOGLE_CLIENT_ID={CLIENT_ID} CALSYNC_GOOGLE_CLIENT_SECRET={CLIENT_SECRET} \\"
     );
     println!("  CALSYNC_GOOGLE_AUTH_URL={base}/o/oauth2/v2/auth CALSYNC_GOOGLE_TOKEN_URL={base}/token \\");
+    println!("  CALSYNC_GOOGLE_API_BASE={base} CALSYNC_GOOGLE_REVOKE_URL={base}/revoke \\");
     println!(
-        "  CALSYNC_GOOGLE_API_BASE={base} CALSYNC_GOOGLE_REVOKE_URL={base}/revoke calsync serve"
+        "  CALSYNC_MICROSOFT_CLIENT_ID={MS_CLIENT_ID} CALSYNC_MICROSOFT_CLIENT_SECRET={MS_CLIENT_SECRET} \\"
     );
+    let ms = emulator.microsoft();
+    println!(
+        "  CALSYNC_MICROSOFT_AUTH_URL={} CALSYNC_MICROSOFT_TOKEN_URL={} \\",
+        ms.auth_url, ms.token_url
+    );
+    println!("  CALSYNC_MICROSOFT_API_BASE={} calsync serve", ms.api_base);
     crate::shutdown::signal().await;
     emulator.shutdown().await;
     Ok(())
@@ -68,6 +84,15 @@ pub async fn run_demo(mut config: Config) -> anyhow::Result<()> {
         api_base: base.clone(),
         revoke_url: format!("{base}/revoke"),
     });
+    let ms = emulator.microsoft();
+    config.microsoft = Some(OAuthProvider {
+        client_id: MS_CLIENT_ID.to_owned(),
+        client_secret: Some(SecretString::from(MS_CLIENT_SECRET)),
+        auth_url: ms.auth_url,
+        token_url: ms.token_url,
+        api_base: ms.api_base,
+        revoke_url: String::new(),
+    });
     if config.database_url.is_none() {
         config.data_dir = config.data_dir.join("demo");
     }
@@ -83,7 +108,10 @@ pub async fn run_demo(mut config: Config) -> anyhow::Result<()> {
         "calsync demo: open {} and log in as {DEMO_USER} / {DEMO_PASSWORD}",
         config.public_url
     );
-    println!("Settings -> Connect Google Calendar uses the built-in emulator (account alice@example.com).");
+    println!(
+        "Settings -> Connect Google Calendar (alice@example.com) and Connect Outlook / Microsoft 365 \
+         (morgan@contoso.example) use the built-in emulator."
+    );
     println!(
         "Demo data lives in {}; Ctrl-C stops.",
         config.data_dir.display()

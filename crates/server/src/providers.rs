@@ -6,6 +6,7 @@ use calsync_core::changes::ChangePage;
 use calsync_core::model::{Provider, RemoteCalendar};
 use calsync_core::recur::Window;
 use calsync_providers::google::{GoogleClient, GoogleConfig};
+use calsync_providers::microsoft::{MicrosoftClient, MicrosoftConfig};
 use calsync_providers::oauth::TokenSet;
 use calsync_providers::{EventsCursor, ProviderError};
 use secrecy::SecretString;
@@ -16,6 +17,7 @@ use crate::config::Config;
 #[derive(Debug, Clone, Default)]
 pub struct Providers {
     pub google: Option<GoogleClient>,
+    pub microsoft: Option<MicrosoftClient>,
 }
 
 impl Providers {
@@ -34,7 +36,23 @@ impl Providers {
             })?),
             None => None,
         };
-        Ok(Self { google })
+        let microsoft = match &config.microsoft {
+            Some(microsoft) => Some(MicrosoftClient::new(MicrosoftConfig {
+                client_id: microsoft.client_id.clone(),
+                // A public client (no secret) is refused at the token endpoint
+                // with a clear AADSTS message, so an empty one is passed on.
+                client_secret: microsoft
+                    .client_secret
+                    .clone()
+                    .unwrap_or_else(|| SecretString::from(String::new())),
+                redirect_uri: config.redirect_uri("microsoft"),
+                auth_url: microsoft.auth_url.clone(),
+                token_url: microsoft.token_url.clone(),
+                api_base: microsoft.api_base.clone(),
+            })?),
+            None => None,
+        };
+        Ok(Self { google, microsoft })
     }
 
     /// The OAuth client of `provider`, when this server is configured for it.
@@ -42,7 +60,12 @@ impl Providers {
         let missing = NotConfigured(display_name(provider));
         match provider {
             Provider::Google => self.google.as_ref().map(OAuthApi::Google).ok_or(missing),
-            Provider::Microsoft | Provider::Caldav | Provider::Ics => Err(missing),
+            Provider::Microsoft => self
+                .microsoft
+                .as_ref()
+                .map(OAuthApi::Microsoft)
+                .ok_or(missing),
+            Provider::Caldav | Provider::Ics => Err(missing),
         }
     }
 }
@@ -74,12 +97,14 @@ pub struct OAuthAccount {
 #[derive(Debug, Clone, Copy)]
 pub enum OAuthApi<'a> {
     Google(&'a GoogleClient),
+    Microsoft(&'a MicrosoftClient),
 }
 
 impl OAuthApi<'_> {
     pub fn provider(self) -> Provider {
         match self {
             Self::Google(_) => Provider::Google,
+            Self::Microsoft(_) => Provider::Microsoft,
         }
     }
 
@@ -87,6 +112,7 @@ impl OAuthApi<'_> {
     pub fn authorization_url(self, state: &str, challenge: &str) -> Result<String, ProviderError> {
         match self {
             Self::Google(client) => client.authorization_url(state, challenge, None),
+            Self::Microsoft(client) => client.authorization_url(state, challenge),
         }
     }
 
@@ -97,6 +123,16 @@ impl OAuthApi<'_> {
     ) -> Result<TokenSet, ProviderError> {
         match self {
             Self::Google(client) => client.exchange_code(code, verifier).await,
+            Self::Microsoft(client) => client.exchange_code(code, verifier).await,
+        }
+    }
+
+    /// Whether the grant covers reading calendars: with granular consent a
+    /// user can untick the calendar permission and still finish the flow.
+    pub fn calendar_read_granted(self, tokens: &TokenSet) -> bool {
+        match self {
+            Self::Google(_) => calsync_providers::google::calendar_read_granted(tokens),
+            Self::Microsoft(_) => calsync_providers::microsoft::calendar_read_granted(tokens),
         }
     }
 
@@ -110,12 +146,20 @@ impl OAuthApi<'_> {
                     email: identity.email,
                 })
             }
+            Self::Microsoft(client) => {
+                let identity = client.identity(&tokens.access_token).await?;
+                Ok(OAuthAccount {
+                    id: identity.id,
+                    email: identity.email,
+                })
+            }
         }
     }
 
     pub async fn refresh(self, refresh_token: &SecretString) -> Result<TokenSet, ProviderError> {
         match self {
             Self::Google(client) => client.refresh(refresh_token).await,
+            Self::Microsoft(client) => client.refresh(refresh_token).await,
         }
     }
 
@@ -124,6 +168,7 @@ impl OAuthApi<'_> {
     pub async fn revoke(self, token: &SecretString) -> Result<bool, ProviderError> {
         match self {
             Self::Google(client) => client.revoke(token).await.map(|()| true),
+            Self::Microsoft(_) => Ok(false),
         }
     }
 
@@ -133,6 +178,7 @@ impl OAuthApi<'_> {
     ) -> Result<Vec<RemoteCalendar>, ProviderError> {
         match self {
             Self::Google(client) => client.list_calendars(access).await,
+            Self::Microsoft(client) => client.list_calendars(access).await,
         }
     }
 
@@ -143,10 +189,16 @@ impl OAuthApi<'_> {
         access: &SecretString,
         calendar: &str,
         cursor: &EventsCursor,
-        _window: &Window,
+        window: &Window,
     ) -> Result<ChangePage, ProviderError> {
         match self {
             Self::Google(client) => client.list_events_page(access, calendar, cursor).await,
+            Self::Microsoft(client) => {
+                let span = (window.from, window.to);
+                client
+                    .list_events_page(access, calendar, cursor, span)
+                    .await
+            }
         }
     }
 }

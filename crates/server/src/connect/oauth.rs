@@ -74,6 +74,9 @@ pub async fn finish_oauth(
         .filter(|c| !c.is_empty() && c.len() <= 4096)
         .ok_or(ConnectError::BadState)?;
     let tokens = api.exchange_code(&code, &flow.pkce_verifier).await?;
+    if !api.calendar_read_granted(&tokens) {
+        return Err(ConnectError::MissingScope);
+    }
     let refresh_token = tokens
         .refresh_token
         .clone()
