@@ -813,3 +813,184 @@ async fn bearer_token_never_goes_to_another_origin() {
     assert!(other.log().is_empty(), "{:?}", other.log());
     assert_eq!(mock.log().len(), 4);
 }
+
+/// The whole read path against the Microsoft emulator: consent (auto
+/// approved), code exchange, identity, calendars, a full delta round, an
+/// incremental round after a change and a delete, a rotating refresh.
+#[tokio::test]
+async fn against_the_emulator() {
+    use calsync_emulator::{samples, Emulator, EmulatorConfig, OAuthClient};
+
+    let redirect = "http://localhost:8000/api/calendar/microsoft/callback/";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let emulator = Emulator::start(
+        listener,
+        EmulatorConfig {
+            clients: vec![OAuthClient::new("ms-client", "ms-secret", [redirect])],
+            auto_approve: true,
+            sample_data: true,
+            ..EmulatorConfig::default()
+        },
+    )
+    .unwrap();
+    let endpoints = emulator.microsoft();
+    let mut config = MicrosoftConfig::new(
+        "ms-client".into(),
+        SecretString::from("ms-secret"),
+        redirect.into(),
+    );
+    config.auth_url = endpoints.auth_url;
+    config.token_url = endpoints.token_url;
+    config.api_base = endpoints.api_base;
+    let ms = MicrosoftClient::with_http(config, fast_http()).unwrap();
+
+    // Consent: the emulator approves at once and redirects with a code.
+    let pkce = Pkce::generate().unwrap();
+    let url = ms.authorization_url("state-1", &pkce.challenge).unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = browser.get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), 302);
+    let location = answer.headers()["location"].to_str().unwrap().to_owned();
+    let back = reqwest::Url::parse(&location).unwrap();
+    assert!(location.starts_with(redirect), "{location}");
+    let param = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("state").as_deref(), Some("state-1"));
+    let code = param("code").unwrap();
+
+    let tokens = ms.exchange_code(&code, &pkce.verifier).await.unwrap();
+    assert!(calsync_providers::microsoft::calendar_read_granted(&tokens));
+    let first_refresh = tokens.refresh_token.clone().unwrap();
+    // Single use (AADSTS54005): a second redemption means "sign in again".
+    let again = ms.exchange_code(&code, &pkce.verifier).await.unwrap_err();
+    assert!(again.needs_reauth(), "{again:?}");
+
+    let me = ms.identity(&tokens.access_token).await.unwrap();
+    assert_eq!(me.email.as_deref(), Some(samples::MORGAN));
+
+    let calendars = ms.list_calendars(&tokens.access_token).await.unwrap();
+    let default = calendars
+        .iter()
+        .find(|c| c.external_id == samples::MORGAN_CALENDAR)
+        .unwrap();
+    assert!(default.is_primary);
+    let team = calendars
+        .iter()
+        .find(|c| c.external_id == samples::MORGAN_TEAM)
+        .unwrap();
+    assert!(!team.is_primary);
+    assert_eq!(team.access_role.as_deref(), Some("reader"));
+    assert!(team.color.is_some());
+
+    // A full round over the window, page by page.
+    let now = Timestamp::now();
+    let window = (
+        now.checked_sub(jiff::SignedDuration::from_hours(30 * 24))
+            .unwrap(),
+        now.checked_add(jiff::SignedDuration::from_hours(60 * 24))
+            .unwrap(),
+    );
+    let round = |cursor: EventsCursor| {
+        let ms = ms.clone();
+        let access = tokens.access_token.clone();
+        async move {
+            let mut cursor = cursor;
+            let mut changes = Vec::new();
+            for _ in 0..100 {
+                let page = ms
+                    .list_events_page(&access, samples::MORGAN_CALENDAR, &cursor, window)
+                    .await
+                    .unwrap();
+                changes.extend(page.changes);
+                match page.next {
+                    PageNext::Page(next) => cursor = EventsCursor::Page(next),
+                    PageNext::Done { sync_token } => return (changes, sync_token),
+                }
+            }
+            panic!("the round never ended")
+        }
+    };
+    let (full, sync_token) = round(EventsCursor::Full).await;
+    let upserts: Vec<_> = full
+        .iter()
+        .filter_map(|c| match c {
+            EventChange::Upsert(e) => Some(e.as_ref()),
+            EventChange::Removed { .. } | EventChange::Replace { .. } => None,
+        })
+        .collect();
+    let by_id = |id: &str| upserts.iter().find(|e| e.external_id == id).copied();
+    assert!(
+        by_id(samples::MORGAN_WEEKLY).is_none(),
+        "no series master is stored"
+    );
+    let weekly: Vec<_> = upserts
+        .iter()
+        .filter(|e| e.recurring_event_id.as_deref() == Some(samples::MORGAN_WEEKLY))
+        .collect();
+    assert!(weekly.len() >= 4, "{weekly:?}");
+    assert!(weekly.iter().all(|e| e.original_start.is_some()));
+    assert!(weekly.iter().all(|e| matches!(&e.start,
+        EventStart::DateTime { zone: Some(z), .. } if z == "Europe/Berlin")));
+    let holiday = by_id(samples::MORGAN_HOLIDAY).unwrap();
+    assert!(matches!(
+        (&holiday.start, &holiday.end),
+        (EventStart::Date(s), EventStart::Date(e)) if e > s
+    ));
+    let seattle = by_id(samples::MORGAN_SEATTLE_CALL).unwrap();
+    assert_eq!(seattle.status, EventStatus::Tentative);
+    assert!(matches!(&seattle.start,
+        EventStart::DateTime { zone: Some(z), .. } if z == "America/Los_Angeles"));
+    assert_eq!(
+        by_id(samples::MORGAN_CANCELLED).unwrap().status,
+        EventStatus::Cancelled
+    );
+
+    // A change and a delete show up in the next round.
+    emulator
+        .ms_patch_event(
+            samples::MORGAN,
+            samples::MORGAN_CALENDAR,
+            samples::MORGAN_HOLIDAY,
+            json!({"subject": "Company holiday (moved)"}),
+        )
+        .unwrap();
+    emulator
+        .ms_delete_event(
+            samples::MORGAN,
+            samples::MORGAN_CALENDAR,
+            samples::MORGAN_SEATTLE_CALL,
+        )
+        .unwrap();
+    let (incremental, _) = round(EventsCursor::Sync(sync_token)).await;
+    assert!(
+        incremental
+            .iter()
+            .any(|c| matches!(c, EventChange::Upsert(e)
+            if e.external_id == samples::MORGAN_HOLIDAY && e.title == "Company holiday (moved)")),
+        "{incremental:?}"
+    );
+    assert!(
+        incremental.contains(&EventChange::Removed {
+            external_id: samples::MORGAN_SEATTLE_CALL.into()
+        }),
+        "{incremental:?}"
+    );
+
+    // Refresh hands out a new refresh token, which works in turn.
+    let refreshed = ms.refresh(&first_refresh).await.unwrap();
+    let second_refresh = refreshed.refresh_token.clone().unwrap();
+    assert_ne!(
+        second_refresh.expose_secret(),
+        first_refresh.expose_secret()
+    );
+    ms.refresh(&second_refresh).await.unwrap();
+    ms.identity(&refreshed.access_token).await.unwrap();
+
+    emulator.shutdown().await;
+}
