@@ -11,7 +11,7 @@ use calsync_emulator::samples::{
     MORGAN_TEAM, MORGAN_WEEKLY, RILEY,
 };
 use calsync_emulator::{DeadReason, Fault};
-use jiff::{ToSpan, Timestamp};
+use jiff::{Timestamp, ToSpan};
 use ms_common::*;
 use serde_json::Value;
 
@@ -25,7 +25,10 @@ fn assert_aad_shape(body: &Value, error: &str, code: u64) {
     let desc = body["error_description"].as_str().unwrap();
     assert!(desc.starts_with(&format!("AADSTS{code}: ")), "{desc}");
     for k in ["timestamp", "trace_id", "correlation_id"] {
-        assert!(body[k].as_str().is_some_and(|s| !s.is_empty()), "{k} in {body}");
+        assert!(
+            body[k].as_str().is_some_and(|s| !s.is_empty()),
+            "{k} in {body}"
+        );
     }
 }
 
@@ -35,7 +38,10 @@ async fn oauth_code_flow_issues_tokens_once() {
     let resp = authorize(&emu, &[("login_hint", MORGAN)]).await;
     assert_eq!(resp.status().as_u16(), 302);
     let p = location_params(&resp);
-    assert!(resp.headers()["location"].to_str().unwrap().starts_with(REDIRECT));
+    assert!(resp.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(REDIRECT));
     assert_eq!(param(&p, "state"), Some("st-ms-1"));
     let code = param(&p, "code").unwrap().to_owned();
 
@@ -45,7 +51,10 @@ async fn oauth_code_flow_issues_tokens_once() {
     assert_eq!(body["expires_in"], 3599);
     let scope = body["scope"].as_str().unwrap();
     assert!(scope.contains("Calendars.Read") && scope.contains("User.Read"));
-    assert!(!scope.contains("offline_access"), "offline_access is never echoed");
+    assert!(
+        !scope.contains("offline_access"),
+        "offline_access is never echoed"
+    );
     assert!(body["refresh_token"].as_str().is_some());
     assert_eq!(body["id_token"].as_str().unwrap().split('.').count(), 3);
 
@@ -71,12 +80,18 @@ async fn no_refresh_token_without_offline_access() {
 async fn pkce_is_required_and_checked() {
     let emu = start(true).await;
     // No challenge: an error redirect, with the state echoed.
-    let resp = authorize(&emu, &[("code_challenge", ""), ("code_challenge_method", "")]).await;
+    let resp = authorize(
+        &emu,
+        &[("code_challenge", ""), ("code_challenge_method", "")],
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 302);
     let p = location_params(&resp);
     assert_eq!(param(&p, "error"), Some("invalid_request"));
     assert_eq!(param(&p, "state"), Some("st-ms-1"));
-    assert!(param(&p, "error_description").unwrap().starts_with("AADSTS"));
+    assert!(param(&p, "error_description")
+        .unwrap()
+        .starts_with("AADSTS"));
 
     // Wrong verifier.
     let code = code_for(&emu, MORGAN).await;
@@ -88,7 +103,10 @@ async fn pkce_is_required_and_checked() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", REDIRECT),
-            ("code_verifier", "not-the-verifier-not-the-verifier-not-the-verifier"),
+            (
+                "code_verifier",
+                "not-the-verifier-not-the-verifier-not-the-verifier",
+            ),
         ],
     )
     .await;
@@ -100,7 +118,11 @@ async fn pkce_is_required_and_checked() {
 #[tokio::test]
 async fn authorize_refuses_bad_redirects_and_reports_denial() {
     let emu = start(true).await;
-    let resp = authorize(&emu, &[("redirect_uri", "http://localhost:8000/elsewhere/")]).await;
+    let resp = authorize(
+        &emu,
+        &[("redirect_uri", "http://localhost:8000/elsewhere/")],
+    )
+    .await;
     assert_eq!(resp.status().as_u16(), 400);
     assert!(resp.headers().get("location").is_none());
     assert!(resp.text().await.unwrap().contains("AADSTS50011"));
@@ -125,7 +147,11 @@ async fn authorize_refuses_bad_redirects_and_reports_denial() {
         .unwrap();
     let resp = http()
         .post(emu.microsoft().auth_url)
-        .form(&[("request", request), ("decision", "allow"), ("account", RILEY)])
+        .form(&[
+            ("request", request),
+            ("decision", "allow"),
+            ("account", RILEY),
+        ])
         .send()
         .await
         .unwrap();
@@ -191,22 +217,35 @@ async fn refresh_rotates_and_the_old_token_dies() {
 #[tokio::test]
 async fn dead_refresh_tokens_answer_with_their_aadsts_code() {
     let emu = start(true).await;
-    let rt = login(&emu, MORGAN).await["refresh_token"].as_str().unwrap().to_owned();
-    emu.ms_expire_refresh_tokens(Some(MORGAN), DeadReason::Inactive).unwrap();
+    let rt = login(&emu, MORGAN).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    emu.ms_expire_refresh_tokens(Some(MORGAN), DeadReason::Inactive)
+        .unwrap();
     let (status, body) = refresh(&emu, &rt).await;
     assert_eq!(status, 400);
     assert_aad_shape(&body, "invalid_grant", 700082);
 
     // 90 days unused, reached through the clock.
-    let rt = login(&emu, MORGAN).await["refresh_token"].as_str().unwrap().to_owned();
+    let rt = login(&emu, MORGAN).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     emu.advance_clock(91 * 24 * 3600).unwrap();
     assert_aad_shape(&refresh(&emu, &rt).await.1, "invalid_grant", 700082);
 
-    let rt = login(&emu, MORGAN).await["refresh_token"].as_str().unwrap().to_owned();
+    let rt = login(&emu, MORGAN).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     emu.ms_revoke_grants(Some(MORGAN)).unwrap();
     assert_aad_shape(&refresh(&emu, &rt).await.1, "invalid_grant", 50173);
 
-    let rt = login(&emu, MORGAN).await["refresh_token"].as_str().unwrap().to_owned();
+    let rt = login(&emu, MORGAN).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     emu.ms_expire_refresh_tokens(None, DeadReason::InteractionRequired)
         .unwrap();
     assert_aad_shape(&refresh(&emu, &rt).await.1, "interaction_required", 50076);
@@ -226,7 +265,11 @@ async fn me_and_bearer_checks() {
 
     let riley = access_token(&emu, RILEY).await;
     let me = get(&emu, &riley, "/me", &[]).await;
-    assert!(me.body["mail"].is_null(), "a personal account without mail: {}", me.body);
+    assert!(
+        me.body["mail"].is_null(),
+        "a personal account without mail: {}",
+        me.body
+    );
 
     let anon = get(&emu, "", "/me", &[]).await;
     assert_eq!(anon.status, 401);
@@ -276,7 +319,12 @@ fn window(days_back: i64, days_ahead: i64) -> (String, String) {
     )
 }
 
-async fn view_all(emu: &calsync_emulator::EmulatorHandle, token: &str, url: &str, prefer: &[&str]) -> Vec<Value> {
+async fn view_all(
+    emu: &calsync_emulator::EmulatorHandle,
+    token: &str,
+    url: &str,
+    prefer: &[&str],
+) -> Vec<Value> {
     let mut out = Vec::new();
     let mut next = Some(url.to_owned());
     while let Some(u) = next {
@@ -292,7 +340,13 @@ async fn view_all(emu: &calsync_emulator::EmulatorHandle, token: &str, url: &str
 async fn calendar_view_expands_series_and_honours_time_zones() {
     let emu = start(true).await;
     let token = access_token(&emu, MORGAN).await;
-    let missing = get(&emu, &token, &format!("/me/calendars/{}/calendarView", pct(MORGAN_CALENDAR)), &[]).await;
+    let missing = get(
+        &emu,
+        &token,
+        &format!("/me/calendars/{}/calendarView", pct(MORGAN_CALENDAR)),
+        &[],
+    )
+    .await;
     assert_eq!(missing.status, 400);
     assert_eq!(missing.body["error"]["code"], "ErrorInvalidParameter");
 
@@ -309,43 +363,80 @@ async fn calendar_view_expands_series_and_honours_time_zones() {
         .collect();
     // ~10 Mondays in the window, one moved (exception), one deleted.
     assert!(weekly.len() >= 8, "{}", weekly.len());
-    assert_eq!(weekly.iter().filter(|i| i["type"] == "exception").count(), 1);
+    assert_eq!(
+        weekly.iter().filter(|i| i["type"] == "exception").count(),
+        1
+    );
     let moved = weekly.iter().find(|i| i["type"] == "exception").unwrap();
     assert_eq!(moved["subject"], "Team sync (moved)");
     assert!(moved["originalStart"].as_str().unwrap().ends_with('Z'));
     let occ = weekly.iter().find(|i| i["type"] == "occurrence").unwrap();
     assert_eq!(occ["originalStartTimeZone"], "W. Europe Standard Time");
     assert_eq!(occ["start"]["timeZone"], "UTC");
-    assert!(occ["start"]["dateTime"].as_str().unwrap().ends_with(".0000000"));
+    assert!(occ["start"]["dateTime"]
+        .as_str()
+        .unwrap()
+        .ends_with(".0000000"));
     // Consecutive Mondays 7 days apart except around the moved/deleted ones: check one gap of 14 days.
     let mondays: Vec<Timestamp> = weekly
         .iter()
         .filter(|i| i["type"] == "occurrence")
-        .map(|i| format!("{}Z", &i["start"]["dateTime"].as_str().unwrap()[..19]).parse().unwrap())
+        .map(|i| {
+            format!("{}Z", &i["start"]["dateTime"].as_str().unwrap()[..19])
+                .parse()
+                .unwrap()
+        })
         .collect();
-    assert!(mondays.windows(2).any(|w| w[1].duration_since(w[0]).as_hours() >= 24 * 14 - 1));
+    assert!(mondays
+        .windows(2)
+        .any(|w| w[1].duration_since(w[0]).as_hours() >= 24 * 14 - 1));
 
     let holiday = items.iter().find(|i| i["id"] == MORGAN_HOLIDAY).unwrap();
     assert_eq!(holiday["isAllDay"], true);
-    assert!(holiday["start"]["dateTime"].as_str().unwrap().ends_with("T00:00:00.0000000"));
+    assert!(holiday["start"]["dateTime"]
+        .as_str()
+        .unwrap()
+        .ends_with("T00:00:00.0000000"));
     let summit = items.iter().find(|i| i["id"] == MORGAN_SUMMIT).unwrap();
     let (sd, ed) = (
-        summit["start"]["dateTime"].as_str().unwrap()[..10].parse::<jiff::civil::Date>().unwrap(),
-        summit["end"]["dateTime"].as_str().unwrap()[..10].parse::<jiff::civil::Date>().unwrap(),
+        summit["start"]["dateTime"].as_str().unwrap()[..10]
+            .parse::<jiff::civil::Date>()
+            .unwrap(),
+        summit["end"]["dateTime"].as_str().unwrap()[..10]
+            .parse::<jiff::civil::Date>()
+            .unwrap(),
     );
     assert_eq!(sd.until(ed).unwrap().get_days(), 3);
     let cancelled = items.iter().find(|i| i["id"] == MORGAN_CANCELLED).unwrap();
     assert_eq!(cancelled["isCancelled"], true);
 
     // Prefer: outlook.timezone rewrites timed events, not all-day ones.
-    let pacific = view_all(&emu, &token, &url, &["outlook.timezone=\"Pacific Standard Time\""]).await;
-    let call_utc = items.iter().find(|i| i["id"] == MORGAN_SEATTLE_CALL).unwrap();
-    let call_pt = pacific.iter().find(|i| i["id"] == MORGAN_SEATTLE_CALL).unwrap();
+    let pacific = view_all(
+        &emu,
+        &token,
+        &url,
+        &["outlook.timezone=\"Pacific Standard Time\""],
+    )
+    .await;
+    let call_utc = items
+        .iter()
+        .find(|i| i["id"] == MORGAN_SEATTLE_CALL)
+        .unwrap();
+    let call_pt = pacific
+        .iter()
+        .find(|i| i["id"] == MORGAN_SEATTLE_CALL)
+        .unwrap();
     assert_eq!(call_pt["start"]["timeZone"], "Pacific Standard Time");
-    assert_eq!(&call_pt["start"]["dateTime"].as_str().unwrap()[11..16], "09:00");
+    assert_eq!(
+        &call_pt["start"]["dateTime"].as_str().unwrap()[11..16],
+        "09:00"
+    );
     assert_ne!(call_utc["start"]["dateTime"], call_pt["start"]["dateTime"]);
     let holiday_pt = pacific.iter().find(|i| i["id"] == MORGAN_HOLIDAY).unwrap();
-    assert_eq!(holiday_pt["start"]["dateTime"], holiday["start"]["dateTime"]);
+    assert_eq!(
+        holiday_pt["start"]["dateTime"],
+        holiday["start"]["dateTime"]
+    );
     emu.shutdown().await;
 }
 
@@ -378,14 +469,20 @@ async fn faults_answer_in_microsoft_shapes_and_requests_are_logged() {
     assert_aad_shape(&body, "temporarily_unavailable", 90033);
 
     let log = emu.requests();
-    let graph: Vec<_> = log.iter().filter(|e| e.path.starts_with("/v1.0/")).collect();
+    let graph: Vec<_> = log
+        .iter()
+        .filter(|e| e.path.starts_with("/v1.0/"))
+        .collect();
     assert_eq!(graph.len(), 2);
     assert_eq!(graph[0].status, 429);
     assert_eq!(graph[1].account.as_deref(), Some(MORGAN));
     assert!(graph[1].token.as_deref().unwrap().starts_with("access:"));
     let text = serde_json::to_string(&log).unwrap();
     for secret in emu.live_tokens() {
-        assert!(!text.contains(&secret), "a token leaked into the request log");
+        assert!(
+            !text.contains(&secret),
+            "a token leaked into the request log"
+        );
     }
     emu.shutdown().await;
 }

@@ -137,12 +137,12 @@ pub fn occurrence_starts(ev: &MsEvent, stop: Timestamp) -> Vec<(Timestamp, DateT
     };
     recur::expand(&dtstart, &ev.rrule, stop, MAX_OCCURRENCES)
         .into_iter()
-        .filter_map(|s| match s {
+        .map(|s| match s {
             Start::Date(d) => {
                 let local = d.to_datetime(Time::midnight());
-                Some((instant(local, &ev.start_tz), local))
+                (instant(local, &ev.start_tz), local)
             }
-            Start::Zoned(z) => Some((z.timestamp(), z.datetime())),
+            Start::Zoned(z) => (z.timestamp(), z.datetime()),
         })
         .collect()
 }

@@ -70,7 +70,10 @@ pub fn location_params(resp: &reqwest::Response) -> Vec<(String, String)> {
 }
 
 pub fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 pub async fn token(emu: &EmulatorHandle, form: &[(&str, &str)]) -> (u16, Value) {
