@@ -6,11 +6,13 @@
 //! X-WR-TIMEZONE) and groups RECURRENCE-ID overrides with their master by
 //! UID. Malformed lines, values and events are skipped and reported in
 //! [`Calendar::skipped`]; only input that is too large or nested too deep is
-//! refused as a whole.
+//! refused as a whole. [`remote`] reads the same input into provider-neutral
+//! events for the ICS feed and CalDAV clients.
 
 pub mod component;
 mod events;
 pub mod lexer;
+pub mod remote;
 pub mod value;
 
 use std::borrow::Cow;
@@ -64,6 +66,8 @@ pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
         Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
     }
 }
+
+pub use remote::{remote_feed, remote_series, IcalFeed, IcalSeries};
 
 /// Parses iCalendar data (one or more VCALENDARs, or bare VEVENTs) into
 /// series. Refuses input over [`MAX_INPUT_BYTES`].

@@ -5,6 +5,8 @@
 //! - [`series_occurrences`]: the occurrences of one series (a master event, its
 //!   changed instances and its cancelled instances) over the materialised
 //!   horizon, each attributed to the stored event it shows.
+//! - [`mass_delete_guard`]: refuses a full snapshot that would remove (almost)
+//!   every stored event.
 //!
 //! Pure functions; the store applies their results in one transaction.
 
@@ -185,6 +187,45 @@ pub fn series_occurrences(
         .collect())
 }
 
+/// Below this many stored events a shrinking snapshot is trusted unless it is
+/// empty: small calendars do get cleared out by their owners.
+pub const MASS_DELETE_MIN_STORED: u64 = 50;
+
+/// A snapshot that would remove (almost) every stored event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the calendar now lists {incoming} events where {stored} were stored; \
+     calsync keeps the last good copy rather than delete (almost) all of them"
+)]
+pub struct MassDelete {
+    /// Events stored from the last good snapshot.
+    pub stored: u64,
+    /// Events in the new snapshot.
+    pub incoming: u64,
+}
+
+/// Refuses a full snapshot (a feed served anew, a complete listing) that
+/// would sweep away (almost) everything stored: an empty one while events
+/// are stored, or one with fewer than a tenth of them once at least
+/// [`MASS_DELETE_MIN_STORED`] are stored. Such a snapshot is far more often
+/// a publisher's outage (an empty or truncated file served with 200 OK)
+/// than a real clear-out, and applying it would drop every occurrence.
+///
+/// ```
+/// use calsync_core::plan::mass_delete_guard;
+/// assert!(mass_delete_guard(3, 0).is_err());
+/// assert!(mass_delete_guard(40, 1).is_ok());
+/// assert!(mass_delete_guard(100, 9).is_err());
+/// assert!(mass_delete_guard(100, 10).is_ok());
+/// ```
+pub fn mass_delete_guard(stored: u64, incoming: u64) -> Result<(), MassDelete> {
+    let collapsed = stored >= MASS_DELETE_MIN_STORED && incoming < stored / 10;
+    if (stored > 0 && incoming == 0) || collapsed {
+        return Err(MassDelete { stored, incoming });
+    }
+    Ok(())
+}
+
 fn same_instant(a: &Time, b: &Time, window: &Window) -> bool {
     match (a, b) {
         (Time::Date(x), Time::Date(y)) => x == y,
@@ -325,6 +366,42 @@ mod tests {
         assert_eq!(next_sync_delay(five, 40, 0.5), MAX_BACKOFF);
         assert_eq!(next_sync_delay(five, 0, 0.0), Duration::from_secs(270));
         assert_eq!(next_sync_delay(five, 0, 1.0), Duration::from_secs(330));
+    }
+
+    #[test]
+    fn the_mass_delete_guard_refuses_empty_and_collapsed_snapshots() {
+        let table = [
+            // (stored, incoming, refused)
+            (0, 0, false),
+            (0, 5, false),
+            (1, 0, true),
+            (49, 0, true),
+            (49, 1, false),
+            (50, 4, true),
+            (50, 5, false),
+            (100, 9, true),
+            (100, 10, false),
+            (100, 100, false),
+            (100, 1000, false),
+            (1_000_000, 99_999, true),
+            (u64::MAX, u64::MAX, false),
+        ];
+        for (stored, incoming, refused) in table {
+            assert_eq!(
+                mass_delete_guard(stored, incoming).is_err(),
+                refused,
+                "stored {stored}, incoming {incoming}"
+            );
+        }
+        let err = mass_delete_guard(120, 0).unwrap_err();
+        assert_eq!(
+            err,
+            MassDelete {
+                stored: 120,
+                incoming: 0
+            }
+        );
+        assert!(err.to_string().contains("0 events where 120 were stored"));
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub(crate) fn series_add_length(start: &Time, len: &Length) -> Option<Time> {
     series::add_length(start, len)
 }
 
+/// The end of the instance at `start` as the expander derives it: DTEND,
+/// DURATION or the RFC 5545 §3.6.1 defaults, an end before the start read
+/// as absent.
+pub(crate) fn series_end(start: &Time, end: &EndSpec) -> Option<Time> {
+    series::add_length(start, &series::event_length(start, end))
+}
+
 use jiff::civil::{Date, DateTime};
 use jiff::{Timestamp, Zoned};
 

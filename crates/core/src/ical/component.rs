@@ -104,7 +104,14 @@ fn kept_name(name: &str) -> &'static str {
         .unwrap_or("")
 }
 
-fn keeps_property(component: &str, prop: &str) -> bool {
+/// Properties kept only by [`parse_pass_detailed`]: what a provider's event
+/// needs beyond the expander's timing (RFC 5545 §3.8.1.5, §3.8.1.7,
+/// §3.8.4.6, §3.8.7.2, §3.8.7.3) and a feed's name and colour (RFC 7986
+/// §5.1, §5.9, and the X- names Google and Apple write).
+const DETAIL_EVENT: &[&str] = &["DESCRIPTION", "LOCATION", "URL", "LAST-MODIFIED", "DTSTAMP"];
+const DETAIL_CALENDAR: &[&str] = &["X-WR-CALNAME", "NAME", "COLOR", "X-APPLE-CALENDAR-COLOR"];
+
+fn keeps_property(component: &str, prop: &str, details: bool) -> bool {
     const EVENT: &[&str] = &[
         "UID",
         "DTSTART",
@@ -133,7 +140,14 @@ fn keeps_property(component: &str, prop: &str) -> bool {
         "VCALENDAR" => &["X-WR-TIMEZONE"],
         _ => return false,
     };
-    list.iter().any(|n| n.eq_ignore_ascii_case(prop))
+    let extra: &[&str] = match (details, component) {
+        (true, "VEVENT") => DETAIL_EVENT,
+        (true, "VCALENDAR") => DETAIL_CALENDAR,
+        _ => &[],
+    };
+    list.iter()
+        .chain(extra)
+        .any(|n| n.eq_ignore_ascii_case(prop))
 }
 
 /// Which components a pass over the text keeps.
@@ -154,6 +168,7 @@ pub type EventSink<'s, 'a> = &'s mut dyn FnMut(Option<usize>, Component<'a>);
 
 struct Builder<'a, 's> {
     pass: Pass,
+    details: bool,
     roots: Vec<Component<'a>>,
     stack: Vec<Frame<'a>>,
     calendars: usize,
@@ -252,8 +267,29 @@ pub fn parse_pass<'a>(
     pass: Pass,
     sink: Option<EventSink<'_, 'a>>,
 ) -> Result<Vec<Component<'a>>, IcalError> {
+    parse_pass_with(text, pass, false, sink)
+}
+
+/// [`parse_pass`] that also keeps the descriptive properties a provider's
+/// event needs (DESCRIPTION, LOCATION, URL, LAST-MODIFIED, DTSTAMP) and the
+/// calendar's name and colour; the expander's own passes skip them unread.
+pub fn parse_pass_detailed<'a>(
+    text: &'a str,
+    pass: Pass,
+    sink: Option<EventSink<'_, 'a>>,
+) -> Result<Vec<Component<'a>>, IcalError> {
+    parse_pass_with(text, pass, true, sink)
+}
+
+fn parse_pass_with<'a>(
+    text: &'a str,
+    pass: Pass,
+    details: bool,
+    sink: Option<EventSink<'_, 'a>>,
+) -> Result<Vec<Component<'a>>, IcalError> {
     let mut b = Builder {
         pass,
+        details,
         roots: Vec::new(),
         stack: Vec::new(),
         calendars: 0,
@@ -278,7 +314,7 @@ pub fn parse_pass<'a>(
             // Most lines (ATTENDEE, DESCRIPTION, X-...) are dropped here,
             // before any splitting or unfolding.
             if let Some(Frame::Keep(c)) = b.stack.last_mut() {
-                if keeps_property(c.name, name) {
+                if keeps_property(c.name, name, b.details) {
                     if let Some(line) = early.or_else(|| split_line(raw.unfold())) {
                         c.props.push(line);
                     }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 
-use super::component::{parse_pass, Component, Pass};
+use super::component::{parse_pass, parse_pass_detailed, Component, Pass};
 use super::lexer::ContentLine;
 use super::value::{
     parse_duration, parse_period, parse_time, parse_utc_offset, split_list, unescape_text,
@@ -18,9 +18,10 @@ use crate::tz::vtimezone::{self, Observance};
 use crate::tz::{local_to_zoned, resolve_name};
 
 /// Zones of one VCALENDAR: its VTIMEZONEs, X-WR-TIMEZONE and a cache.
-struct Zones<'c, 'a> {
-    vtimezones: Vec<&'c Component<'a>>,
+pub(super) struct Zones<'a> {
+    vtimezones: Vec<Component<'a>>,
     x_wr: Option<TimeZone>,
+    x_wr_name: Option<String>,
     // Few distinct TZIDs per calendar: a list beats hashing every value.
     cache: Vec<(String, Option<TimeZone>)>,
 }
@@ -29,15 +30,39 @@ fn clean_tzid(s: &str) -> &str {
     s.trim().trim_matches('"').trim()
 }
 
-impl<'c, 'a> Zones<'c, 'a> {
-    fn new(vtimezones: Vec<&'c Component<'a>>, x_wr: Option<&str>) -> Self {
+impl<'a> Zones<'a> {
+    fn new(vtimezones: Vec<Component<'a>>, x_wr: Option<&str>) -> Self {
         let mut zones = Zones {
             vtimezones,
             x_wr: None,
+            x_wr_name: x_wr.map(|n| clean_tzid(n).to_string()),
             cache: Vec::new(),
         };
         zones.x_wr = x_wr.and_then(|name| zones.zone(name));
         zones
+    }
+
+    /// The IANA name for a TZID: a name the resolver knows (IANA, Windows,
+    /// vendor-prefixed), else the X-LIC-LOCATION of the calendar's VTIMEZONE
+    /// of that TZID. `None` for zones known only by their rules.
+    pub(super) fn iana_name(&self, tzid: &str) -> Option<String> {
+        let tzid = clean_tzid(tzid);
+        let named = |tz: TimeZone| tz.iana_name().map(str::to_string);
+        if let Some(name) = resolve_name(tzid).and_then(named) {
+            return Some(name);
+        }
+        let vtz = self.vtimezones.iter().find(|v| {
+            v.prop("TZID")
+                .is_some_and(|p| clean_tzid(&p.value).eq_ignore_ascii_case(tzid))
+        })?;
+        vtz.prop("X-LIC-LOCATION")
+            .and_then(|p| resolve_name(&p.value))
+            .and_then(named)
+    }
+
+    /// The IANA name of X-WR-TIMEZONE, when it has one.
+    pub(super) fn x_wr_iana_name(&self) -> Option<String> {
+        self.x_wr_name.as_deref().and_then(|n| self.iana_name(n))
     }
 
     /// The zone a TZID names: a known name first, then the calendar's
@@ -88,7 +113,7 @@ impl<'c, 'a> Zones<'c, 'a> {
         })
     }
 
-    fn prop_time(&mut self, p: &ContentLine<'_>) -> Option<Time> {
+    pub(super) fn prop_time(&mut self, p: &ContentLine<'_>) -> Option<Time> {
         let raw = parse_time(&p.value, p.param("TZID"), is_date(p))?;
         self.time(raw)
     }
@@ -177,20 +202,20 @@ fn fix_reversed_end(start: &Time, end: EndSpec, c: &Component<'_>) -> Reversed {
 }
 
 /// A VEVENT read into plain values, before grouping by UID.
-struct Event {
-    uid: Option<String>,
-    recurrence_id: Option<(Time, bool)>,
-    sequence: i64,
-    series: Series,
+pub(super) struct Event {
+    pub(super) uid: Option<String>,
+    pub(super) recurrence_id: Option<(Time, bool)>,
+    pub(super) sequence: i64,
+    pub(super) series: Series,
 }
 
-fn text(c: &Component<'_>, name: &str) -> Option<String> {
+pub(super) fn text(c: &Component<'_>, name: &str) -> Option<String> {
     c.prop(name).map(|p| unescape_text(&p.value))
 }
 
-fn read_event(
+pub(super) fn read_event(
     c: &Component<'_>,
-    zones: &mut Zones<'_, '_>,
+    zones: &mut Zones<'_>,
     skipped: &mut Vec<Skipped>,
 ) -> Option<Event> {
     let uid = text(c, "UID").map(|u| u.trim().to_string());
@@ -273,7 +298,7 @@ fn read_event(
     })
 }
 
-fn read_rdates(c: &Component<'_>, zones: &mut Zones<'_, '_>) -> Vec<RDate> {
+fn read_rdates(c: &Component<'_>, zones: &mut Zones<'_>) -> Vec<RDate> {
     let mut out = Vec::new();
     for p in c.props_named("RDATE") {
         let tzid = p.param("TZID");
@@ -314,18 +339,18 @@ fn to_override(e: Event, rid: Time, future: bool) -> Override {
 
 /// The events of one VCALENDAR being read: its zones and the grouping of
 /// masters and overrides by UID.
-struct CalendarState<'c, 'a> {
-    zones: Zones<'c, 'a>,
+struct CalendarState<'a> {
+    zones: Zones<'a>,
     masters: Vec<(i64, Series)>,
     master_by_uid: HashMap<String, usize>,
     overrides: Vec<(Event, Time, bool)>,
     orphans: Vec<Series>,
 }
 
-impl<'c, 'a> CalendarState<'c, 'a> {
-    fn new(vtimezones: Vec<&'c Component<'a>>, x_wr: Option<&str>) -> Self {
+impl<'a> CalendarState<'a> {
+    fn new(zones: Zones<'a>) -> Self {
         CalendarState {
-            zones: Zones::new(vtimezones, x_wr),
+            zones,
             masters: Vec::new(),
             master_by_uid: HashMap::new(),
             overrides: Vec::new(),
@@ -400,34 +425,13 @@ impl<'c, 'a> CalendarState<'c, 'a> {
 /// Reads `text` in two passes: first the zones (VTIMEZONEs may follow the
 /// events that use them), then the events one at a time.
 pub(super) fn read_text(text: &str) -> Result<Calendar, IcalError> {
-    let roots = parse_pass(text, Pass::Zones, None)?;
-    let mut calendars: Vec<CalendarState<'_, '_>> = Vec::new();
-    let mut bare_zones = Vec::new();
-    for root in &roots {
-        match root.name {
-            "VCALENDAR" => {
-                let zones = root
-                    .children
-                    .iter()
-                    .filter(|c| c.name == "VTIMEZONE")
-                    .collect();
-                let x_wr = root.prop("X-WR-TIMEZONE").map(|p| p.value.as_ref());
-                calendars.push(CalendarState::new(zones, x_wr));
-            }
-            "VTIMEZONE" => bare_zones.push(root),
-            _ => {}
-        }
-    }
-    let mut bare = CalendarState::new(bare_zones, None);
     let mut skipped = Vec::new();
-    let mut sink = |index: Option<usize>, c: Component<'_>| {
-        let state = match index.and_then(|i| calendars.get_mut(i)) {
-            Some(state) => state,
-            None => &mut bare,
-        };
-        state.add(&c, &mut skipped);
-    };
-    parse_pass(text, Pass::Events, Some(&mut sink))?;
+    let (calendars, bare) = read_with(
+        text,
+        false,
+        |zones, _| CalendarState::new(zones),
+        |state, c| state.add(c, &mut skipped),
+    )?;
     let mut out = Calendar {
         series: Vec::new(),
         skipped,
@@ -437,4 +441,52 @@ pub(super) fn read_text(text: &str) -> Result<Calendar, IcalError> {
     }
     bare.finish(&mut out);
     Ok(out)
+}
+
+/// The two passes every reader shares. `new_state` makes the state of one
+/// VCALENDAR from its zones and its component (`None` for VEVENTs outside
+/// any VCALENDAR); `add` gets each VEVENT with its calendar's state.
+/// `details` keeps the descriptive properties too (see
+/// [`super::component::parse_pass_detailed`]). Returns the states of the
+/// VCALENDARs in file order and that of the bare events.
+pub(super) fn read_with<'a, S>(
+    text: &'a str,
+    details: bool,
+    mut new_state: impl FnMut(Zones<'a>, Option<&Component<'a>>) -> S,
+    mut add: impl FnMut(&mut S, &Component<'a>),
+) -> Result<(Vec<S>, S), IcalError> {
+    let pass = if details {
+        parse_pass_detailed
+    } else {
+        parse_pass
+    };
+    let roots = pass(text, Pass::Zones, None)?;
+    let mut calendars: Vec<S> = Vec::new();
+    let mut bare_zones = Vec::new();
+    for mut root in roots {
+        match root.name {
+            "VCALENDAR" => {
+                let children = std::mem::take(&mut root.children);
+                let zones = children
+                    .into_iter()
+                    .filter(|c| c.name == "VTIMEZONE")
+                    .collect();
+                let x_wr = root.prop("X-WR-TIMEZONE").map(|p| p.value.as_ref());
+                let zones = Zones::new(zones, x_wr);
+                calendars.push(new_state(zones, Some(&root)));
+            }
+            "VTIMEZONE" => bare_zones.push(root),
+            _ => {}
+        }
+    }
+    let mut bare = new_state(Zones::new(bare_zones, None), None);
+    let mut sink = |index: Option<usize>, c: Component<'a>| {
+        let state = match index.and_then(|i| calendars.get_mut(i)) {
+            Some(state) => state,
+            None => &mut bare,
+        };
+        add(state, &c);
+    };
+    pass(text, Pass::Events, Some(&mut sink))?;
+    Ok((calendars, bare))
 }
