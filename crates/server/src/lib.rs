@@ -9,6 +9,7 @@
 //! - [`demo`]: `calsync demo` and `calsync emulator`;
 //! - [`app`]: start-up (data folder, key file, store) and the serve loop;
 //! - [`accounts`]: users, passwords, sessions, API tokens;
+//! - [`calendars`]: calendar choices, manual sync, disconnect, time zone (API and pages share them);
 //! - [`http`]: router, API, pages, auth, CSRF, errors, OpenAPI;
 //! - [`providers`]: the configured provider clients; [`connect`]: OAuth connect flows;
 //! - [`sync`]: the sync worker (claims due connections, pulls pages, applies them);
@@ -17,6 +18,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod calendars;
 pub mod cli;
 pub mod config;
 pub mod connect;

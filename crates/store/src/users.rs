@@ -76,7 +76,10 @@ impl Store {
     /// Sets the zone the user's pages are shown in (validated by the caller).
     pub async fn set_user_timezone(&self, id: UserId, timezone: &str) -> Result<()> {
         let sql = "UPDATE users SET timezone = $1 WHERE id = $2";
-        on_pool!(self, pool => sqlx::query(sql).bind(timezone).bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        let changed = on_pool!(self, pool => sqlx::query(sql).bind(timezone).bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 

@@ -36,6 +36,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     users_are_unique_by_name,
+    a_users_time_zone_is_kept,
     api_tokens_resolve_by_hash,
     sessions_expire_and_end,
     oauth_states_are_single_use_and_bound_to_their_user,
@@ -106,6 +107,31 @@ async fn users_are_unique_by_name(kind: BackendKind) {
     );
     assert!(store.user_credentials("bob").await.unwrap().is_none());
     assert_eq!(store.count_users().await.unwrap(), 1);
+}
+
+async fn a_users_time_zone_is_kept(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    store
+        .set_user_timezone(alice, "America/New_York")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user(alice).await.unwrap().timezone,
+        "America/New_York"
+    );
+    assert_eq!(
+        store.user(bob).await.unwrap().timezone,
+        "UTC",
+        "only alice's row changes"
+    );
+    assert!(matches!(
+        store.set_user_timezone(UserId(i64::MAX), "UTC").await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn api_tokens_resolve_by_hash(kind: BackendKind) {

@@ -1,16 +1,14 @@
 //! `GET /api/calendar/calendars/` and `PATCH /api/calendar/calendars/<id>/`.
 
 use axum::extract::State;
-use calsync_core::model::{normalize_color, CalendarId};
-use calsync_store::CalendarPatch;
+use calsync_core::model::CalendarId;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::http::api::connections::{not_found, CalendarJson};
+use crate::http::api::connections::CalendarJson;
 use crate::http::auth::ApiUser;
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::{Json, Path};
-use crate::live::Change;
 use crate::state::AppState;
 
 /// The user's choices for one calendar; absent fields stay as they are.
@@ -47,27 +45,13 @@ pub async fn patch(
     Path(id): Path<i64>,
     Json(body): Json<CalendarPatchJson>,
 ) -> Result<Json<CalendarJson>, AppError> {
-    let color = body
-        .color
-        .map(|c| {
-            normalize_color(&c)
-                .ok_or_else(|| AppError::invalid("invalid_color", "color must look like #1a73e8"))
-        })
-        .transpose()?;
-    let patch = CalendarPatch {
-        enabled: body.enabled,
-        color,
-    };
-    let calendar = state
-        .store
-        .patch_calendar(user.id, CalendarId(id), &patch)
-        .await
-        .map_err(not_found("calendar"))?;
-    state.changes.publish(
+    let calendar = crate::calendars::update_calendar(
+        &state,
         user.id,
-        Change::Events {
-            connection_ids: vec![calendar.connection_id.0],
-        },
-    );
+        CalendarId(id),
+        body.enabled,
+        body.color.as_deref(),
+    )
+    .await?;
     Ok(Json(calendar.into()))
 }

@@ -10,7 +10,6 @@ use crate::http::api::rfc3339;
 use crate::http::auth::ApiUser;
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::{Json, Path};
-use crate::live::Change;
 use crate::state::AppState;
 
 /// A connected provider account, with its calendars and sync status.
@@ -150,26 +149,7 @@ pub async fn disconnect(
     Path(id): Path<i64>,
 ) -> Result<Json<DisconnectedJson>, AppError> {
     let id = ConnectionId(id);
-    let revoked = crate::connect::revoke(&state, user.id, id)
-        .await
-        .map_err(not_found("connection"))?;
-    state
-        .store
-        .delete_connection(user.id, id)
-        .await
-        .map_err(not_found("connection"))?;
-    state.changes.publish(
-        user.id,
-        Change::Connection {
-            connection_id: id.0,
-        },
-    );
-    state.changes.publish(
-        user.id,
-        Change::Events {
-            connection_ids: vec![id.0],
-        },
-    );
+    let revoked = crate::calendars::disconnect(&state, user.id, id).await?;
     Ok(Json(DisconnectedJson {
         id: id.0,
         disconnected: true,
@@ -178,9 +158,4 @@ pub async fn disconnect(
 }
 
 /// Names the resource in a store's not-found.
-pub fn not_found(what: &'static str) -> impl Fn(calsync_store::StoreError) -> AppError {
-    move |err| match err {
-        calsync_store::StoreError::NotFound => AppError::NotFound(what),
-        other => other.into(),
-    }
-}
+pub use crate::calendars::not_found;

@@ -3,11 +3,10 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use calsync_core::model::{ConnectionId, ConnectionStatus};
+use calsync_core::model::ConnectionId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::http::api::connections::not_found;
 use crate::http::auth::ApiUser;
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::Json;
@@ -41,35 +40,9 @@ pub async fn start(
         serde_json::from_slice(&body)
             .map_err(|e| AppError::bad_request("malformed_json", e.to_string()))?
     };
-    let now = state.clock.now();
-    let ids: Vec<i64> = match request.connection_id {
-        Some(id) => {
-            let id = ConnectionId(id);
-            let connection = state
-                .store
-                .connection(user.id, id)
-                .await
-                .map_err(not_found("connection"))?;
-            if connection.status == ConnectionStatus::NeedsReauth {
-                return Err(AppError::Conflict(
-                    "this connection must be reconnected before it can sync".into(),
-                ));
-            }
-            state.store.request_sync(user.id, id, now).await?;
-            vec![id.0]
-        }
-        None => {
-            let mut started = Vec::new();
-            for listed in state.store.list_connections(user.id).await? {
-                let id = listed.connection.id;
-                if state.store.request_sync(user.id, id, now).await? {
-                    started.push(id.0);
-                }
-            }
-            started
-        }
-    };
-    state.wake_worker();
+    let ids =
+        crate::calendars::request_sync(&state, user.id, request.connection_id.map(ConnectionId))
+            .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SyncStarted {

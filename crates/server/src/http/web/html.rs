@@ -1,6 +1,4 @@
-//! The page frame and HTML escaping shared by every page.
-
-use crate::http::auth::SessionUser;
+//! HTML escaping and the small pieces of markup every page repeats.
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -18,35 +16,57 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "\
-:root{color-scheme:light dark;--fg:#1f2328;--bg:#fff;--muted:#57606a;--accent:#0b57d0}\
-@media(prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--accent:#7cacf8}}\
-body{font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg);margin:0}\
-nav{display:flex;gap:1rem;align-items:center;padding:.75rem 1rem;border-bottom:1px solid var(--muted)}\
-nav form{margin-left:auto}main{max-width:48rem;margin:0 auto;padding:1rem}.narrow{max-width:22rem}\
-a{color:var(--accent)}label{display:block;margin-top:.75rem}input{width:100%;padding:.5rem;box-sizing:border-box}\
-button,.button{margin-top:1rem;padding:.5rem 1rem}.error{color:#d1242f}.hint,.empty{color:var(--muted)}\
-.swatch{display:inline-block;width:.75rem;height:.75rem;border-radius:50%;margin-right:.5rem}";
-
-/// A whole page: head, navigation (when logged in) and `body`.
-pub fn page(title: &str, user: Option<&SessionUser>, body: &str) -> String {
-    let nav = user.map_or(String::new(), |u| {
-        format!(
-            "<nav><a href=\"/\">Dashboard</a><a href=\"/settings\">Settings</a>\
-             <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
-             <button type=\"submit\">Log out</button></form></nav>",
-            escape(&u.csrf_token)
-        )
-    });
+/// A round colour swatch. SVG's `fill` is a presentation attribute, not a
+/// style, so the strict CSP (no inline styles) still lets a calendar's own
+/// colour through. `color` must be a normalised `#rrggbb`.
+pub fn swatch(color: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · calsync</title><style>{STYLE}</style></head><body>{nav}{body}</body></html>",
-        escape(title)
+        "<svg class=\"swatch\" viewBox=\"0 0 10 10\" aria-hidden=\"true\" focusable=\"false\">\
+         <circle cx=\"5\" cy=\"5\" r=\"5\" fill=\"{}\"/></svg>",
+        escape(safe_color(color))
+    )
+}
+
+/// A vertical colour bar at the side of an event.
+pub fn bar(color: &str) -> String {
+    format!(
+        "<svg class=\"bar\" viewBox=\"0 0 4 10\" preserveAspectRatio=\"none\" aria-hidden=\"true\" \
+         focusable=\"false\"><rect width=\"4\" height=\"10\" rx=\"2\" fill=\"{}\"/></svg>",
+        escape(safe_color(color))
+    )
+}
+
+/// The colour if it is `#rrggbb`, else a neutral grey: stored colours come
+/// from providers and must not become anything but a colour.
+pub fn safe_color(color: &str) -> &str {
+    let hex = color.strip_prefix('#').unwrap_or("");
+    if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        color
+    } else {
+        "#8c959f"
+    }
+}
+
+/// A link target from a provider, only when it is a plain web address
+/// (never `javascript:` or `data:`).
+pub fn web_link(url: &str) -> Option<&str> {
+    let lower = url
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then_some(url)
+}
+
+/// The hidden field that carries the session's CSRF token in a form.
+pub fn csrf_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf_token\" value=\"{}\">",
+        escape(token)
     )
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -56,5 +76,17 @@ mod tests {
             escape("<a href=\"x\">'&'</a>"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn only_colours_and_web_links_pass() {
+        assert_eq!(safe_color("#7BD148"), "#7BD148");
+        assert_eq!(safe_color("red\" onload=\"x"), "#8c959f");
+        assert_eq!(
+            web_link("https://calendar.google.com/e?x=1"),
+            Some("https://calendar.google.com/e?x=1")
+        );
+        assert_eq!(web_link("javascript:alert(1)"), None);
+        assert_eq!(web_link("HTTP://x"), Some("HTTP://x"));
     }
 }

@@ -1,0 +1,594 @@
+//! `GET /settings` ("Calendar Integration": connections, their calendars and
+//! how to connect more; the time zone) and the forms it posts. Every form
+//! works without JavaScript (POST + CSRF field, then 303 back here with a
+//! flash message) and calls the same service code as its JSON API twin.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use calsync_core::model::{CalendarId, ConnectionId, ConnectionStatus, Provider};
+use calsync_store::ConnectionWithCalendars;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::dashboard::provider_name;
+use super::forms::{
+    form_user, html_page, redirect_with, shown, take_flash, Flash, PageError, WebForm, WebPath,
+    WebSession,
+};
+use super::html::{csrf_field, escape, safe_color, swatch};
+use super::layout::{page, Nav};
+use crate::calendars;
+use crate::http::extract::Query;
+use crate::state::AppState;
+
+/// `?connected=` or `?error=` after an OAuth round trip.
+#[derive(Deserialize, Default)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    connected: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl SettingsQuery {
+    /// A message from a fixed list: the query only picks one, it never
+    /// supplies text, so a crafted link cannot put words on the page.
+    fn banner(&self) -> Option<Flash> {
+        let text = match (self.connected.as_deref(), self.error.as_deref()) {
+            (_, Some("denied")) => {
+                "Access was not granted, so nothing was connected. Connect again and choose Allow to sync this calendar."
+            }
+            (_, Some("bad_state")) => {
+                "That sign-in link expired or was already used. Please connect again."
+            }
+            (_, Some("no_refresh_token")) => {
+                "The provider did not grant offline access, so calsync could not keep syncing. Remove calsync from your account's third-party access, then connect again."
+            }
+            (_, Some("not_configured")) => {
+                "This provider is not configured on the server. Ask your administrator to set its client id and secret."
+            }
+            (_, Some("internal")) => "Connecting failed on the server. Please try again in a moment.",
+            (_, Some(_)) => {
+                "Connecting failed at the provider. Please try again; if it keeps failing, check the provider's status."
+            }
+            (Some("google"), None) => "Google Calendar connected. The first sync is running.",
+            (Some("microsoft"), None) => "Outlook connected. The first sync is running.",
+            (Some(_), None) => "Calendar connected. The first sync is running.",
+            _ => return None,
+        };
+        Some(if self.error.is_some() {
+            Flash::error(text)
+        } else {
+            Flash::ok(text)
+        })
+    }
+}
+
+/// "just now", "1 minute ago", "5 minutes ago", "3 hours ago", "2 days ago".
+pub fn ago(now: Timestamp, then: Timestamp) -> String {
+    let secs = now.duration_since(then).as_secs().max(0);
+    let (n, unit) = match secs {
+        0..=59 => return "just now".to_owned(),
+        60..=3599 => (secs / 60, "minute"),
+        3600..=86_399 => (secs / 3600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// Whether this server can connect `provider` (OAuth needs a client id;
+/// CalDAV and ICS need nothing).
+fn available(state: &AppState, provider: Provider) -> bool {
+    match provider {
+        Provider::Google => state.config.google.is_some(),
+        Provider::Microsoft => state.config.microsoft.is_some(),
+        Provider::Caldav | Provider::Ics => true,
+    }
+}
+
+fn status_html(c: &ConnectionWithCalendars, now: Timestamp) -> (String, &'static str) {
+    let conn = &c.connection;
+    let synced = conn
+        .last_synced_at
+        .map(|t| format!("synced {}", ago(now, t)));
+    match conn.status {
+        ConnectionStatus::Ok => (
+            escape(&capitalise(synced.as_deref().unwrap_or("synced"))),
+            "ok",
+        ),
+        ConnectionStatus::Syncing => ("Syncing…".to_owned(), "busy"),
+        ConnectionStatus::Pending if conn.last_synced_at.is_none() => {
+            ("Waiting for the first sync…".to_owned(), "busy")
+        }
+        ConnectionStatus::Pending => ("Sync requested…".to_owned(), "busy"),
+        ConnectionStatus::NeedsReauth => ("Needs reconnect".to_owned(), "bad"),
+        ConnectionStatus::Error => (
+            format!(
+                "Error: {}",
+                escape(conn.last_error.as_deref().unwrap_or("the last sync failed"))
+            ),
+            "bad",
+        ),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect())
+}
+
+fn last_run_html(c: &ConnectionWithCalendars, now: Timestamp) -> String {
+    let Some(run) = c.recent_runs.iter().find(|r| r.finished_at.is_some()) else {
+        return String::new();
+    };
+    let took = run
+        .finished_at
+        .map(|f| f.duration_since(run.started_at).as_secs_f64())
+        .unwrap_or_default();
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut text = format!(
+        "Last sync {}: {}, {}, took {took:.1} s",
+        ago(now, run.started_at),
+        plural(run.changes, "change"),
+        plural(run.requests, "request"),
+    );
+    if let Some(error) = &run.error {
+        text.push_str(&format!(" ({error})"));
+    }
+    if c.connection.status == ConnectionStatus::Error {
+        if let Some(t) = c.connection.last_synced_at {
+            text.push_str(&format!(
+                ". Last good sync {}; calsync retries by itself, with growing pauses",
+                ago(now, t)
+            ));
+        }
+    }
+    format!("<p class=\"hint last-run\">{}.</p>", escape(&text))
+}
+
+fn reconnect_html(c: &ConnectionWithCalendars) -> String {
+    let conn = &c.connection;
+    if conn.status != ConnectionStatus::NeedsReauth {
+        return String::new();
+    }
+    let why = "The provider no longer accepts calsync's access: it was revoked, the password changed, or the sign-in expired. Your calendars keep their last synced events until you reconnect.";
+    let action = match conn.provider {
+        Provider::Google => format!(
+            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/api/calendar/google/authorize/\">Reconnect Google Calendar</a>\
+             <p class=\"hint\">Google OAuth apps left in <em>Testing</em> publishing status lose their refresh tokens after 7 days, \
+             so they need reconnecting every week. Publish the app in the Google Cloud console to stop this.</p>",
+            conn.id.0
+        ),
+        Provider::Microsoft => format!(
+            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/api/calendar/microsoft/authorize/\">Reconnect Outlook</a>",
+            conn.id.0
+        ),
+        Provider::Caldav => "<p class=\"hint\">Disconnect, then connect again below with a new app-specific password.</p>".to_owned(),
+        Provider::Ics => "<p class=\"hint\">Check that the feed URL still works, then disconnect and subscribe again.</p>".to_owned(),
+    };
+    format!("<div class=\"reconnect\" role=\"alert\"><p>{why}</p>{action}</div>")
+}
+
+fn disconnect_html(c: &ConnectionWithCalendars, csrf: &str) -> String {
+    let conn = &c.connection;
+    let who = conn
+        .account_email
+        .as_deref()
+        .unwrap_or(provider_name(conn.provider));
+    let note = match conn.provider {
+        Provider::Google => "calsync also revokes its access at Google.",
+        Provider::Microsoft => {
+            "Microsoft offers no way for calsync to revoke its own access: to remove it, open <a href=\"https://myapplications.microsoft.com\" target=\"_blank\" rel=\"noopener noreferrer\">myapplications.microsoft.com</a> and remove calsync there."
+        }
+        Provider::Caldav => {
+            "The app-specific password stays valid until you revoke it at <a href=\"https://appleid.apple.com\" target=\"_blank\" rel=\"noopener noreferrer\">appleid.apple.com</a> (iCloud) or on your CalDAV server."
+        }
+        Provider::Ics => "The feed itself is not changed.",
+    };
+    format!(
+        "<details class=\"disconnect\" id=\"disconnect-{id}\"><summary>Disconnect…</summary>\
+         <p>This removes {} and all its calendars and events from calsync. {note}</p>\
+         <form method=\"post\" action=\"/settings/connections/{id}/disconnect\">{}\
+         <button type=\"submit\" class=\"danger\" id=\"confirm-disconnect-{id}\">Yes, disconnect</button></form></details>",
+        escape(who),
+        csrf_field(csrf),
+        id = conn.id.0
+    )
+}
+
+fn calendars_html(c: &ConnectionWithCalendars, csrf: &str) -> String {
+    if c.calendars.is_empty() {
+        return "<p class=\"hint\">No calendars yet: they appear after the first sync.</p>"
+            .to_owned();
+    }
+    let items: String = c
+        .calendars
+        .iter()
+        .map(|cal| {
+            let id = cal.id.0;
+            let name = escape(&cal.name);
+            format!(
+                "<li class=\"calendar\" id=\"calendar-{id}\" data-enabled=\"{}\">\
+                 <form method=\"post\" action=\"/settings/calendars/{id}\" class=\"calendar-form\" data-calendar-id=\"{id}\">{}\
+                 <label class=\"switch\" for=\"calendar-{id}-enabled\">\
+                 <input type=\"checkbox\" role=\"switch\" name=\"enabled\" value=\"on\" id=\"calendar-{id}-enabled\"{}>\
+                 {}<span class=\"name\">{name}</span><span class=\"sr-only\"> (show on the Dashboard)</span></label>\
+                 <label class=\"color\" for=\"calendar-{id}-color\"><span class=\"sr-only\">Colour of {name}</span>\
+                 <input type=\"color\" name=\"color\" id=\"calendar-{id}-color\" value=\"{}\"></label>\
+                 <button type=\"submit\" class=\"small js-hide\">Save</button></form></li>",
+                cal.enabled,
+                csrf_field(csrf),
+                if cal.enabled { " checked" } else { "" },
+                swatch(&cal.color),
+                escape(safe_color(&cal.color)),
+            )
+        })
+        .collect();
+    format!("<ul class=\"calendars\">{items}</ul>")
+}
+
+fn connection_html(c: &ConnectionWithCalendars, csrf: &str, now: Timestamp) -> String {
+    let conn = &c.connection;
+    let id = conn.id.0;
+    let (status, class) = status_html(c, now);
+    let sync = if conn.status == ConnectionStatus::NeedsReauth {
+        String::new()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"/settings/connections/{id}/sync\" class=\"inline\">{}\
+             <button type=\"submit\" id=\"sync-{id}\">Sync now</button></form>",
+            csrf_field(csrf)
+        )
+    };
+    format!(
+        "<article class=\"connection card\" id=\"connection-{id}\" data-status=\"{}\" data-provider=\"{}\">\
+         <header><h3>{} <span class=\"account\">{}</span></h3>\
+         <p class=\"status {class}\" id=\"connection-{id}-status\">{status}</p></header>\
+         {}{}<div class=\"actions\">{sync}{}</div>\
+         <h4>Calendars</h4>{}</article>",
+        conn.status.as_str(),
+        conn.provider.as_str(),
+        provider_name(conn.provider),
+        escape(conn.account_email.as_deref().unwrap_or("")),
+        reconnect_html(c),
+        last_run_html(c, now),
+        disconnect_html(c, csrf),
+        calendars_html(c, csrf),
+    )
+}
+
+fn connect_html(state: &AppState, csrf: &str) -> String {
+    let mut out = String::from("<section class=\"connect\" aria-labelledby=\"connect-title\"><h2 id=\"connect-title\">Connect a calendar</h2>");
+    if available(state, Provider::Google) {
+        out.push_str(
+            "<div class=\"card provider\"><h3>Google Calendar</h3>\
+             <p><a class=\"button primary\" id=\"connect-google\" href=\"/api/calendar/google/authorize/\">Connect Google Calendar</a></p>\
+             <p class=\"hint\">You are sent to Google to allow read access, then back here. If this server's Google OAuth app is in \
+             <em>Testing</em> status, Google expires its refresh tokens after 7 days and you will see <em>Reconnect</em> here weekly.</p></div>",
+        );
+    }
+    if available(state, Provider::Microsoft) {
+        out.push_str(
+            "<div class=\"card provider\"><h3>Outlook / Microsoft 365</h3>\
+             <p><a class=\"button primary\" id=\"connect-microsoft\" href=\"/api/calendar/microsoft/authorize/\">Connect Outlook</a></p></div>",
+        );
+    }
+    let csrf = csrf_field(csrf);
+    out.push_str(&format!(
+        "<details class=\"card provider\" id=\"connect-apple\"><summary>Connect Apple iCloud</summary>\
+         <form method=\"post\" action=\"/settings/caldav\" class=\"stack\">{csrf}\
+         <input type=\"hidden\" name=\"server_url\" value=\"https://caldav.icloud.com\">\
+         <label for=\"apple-username\">Apple ID (email)</label>\
+         <input id=\"apple-username\" name=\"username\" type=\"email\" autocomplete=\"username\" required>\
+         <label for=\"apple-password\">App-specific password</label>\
+         <input id=\"apple-password\" name=\"password\" type=\"password\" autocomplete=\"off\" required aria-describedby=\"apple-password-hint\">\
+         <p class=\"hint\" id=\"apple-password-hint\">Not your Apple ID password: create an app-specific password for calsync at \
+         <a href=\"https://appleid.apple.com\" target=\"_blank\" rel=\"noopener noreferrer\">appleid.apple.com</a> \
+         (Sign-In and Security → App-Specific Passwords). It is stored encrypted.</p>\
+         <button type=\"submit\" class=\"primary\">Connect iCloud</button></form></details>\
+         <details class=\"card provider\" id=\"connect-caldav\"><summary>Connect a CalDAV server</summary>\
+         <form method=\"post\" action=\"/settings/caldav\" class=\"stack\">{csrf}\
+         <label for=\"caldav-url\">Server URL</label>\
+         <input id=\"caldav-url\" name=\"server_url\" type=\"url\" placeholder=\"https://dav.example.com/\" required>\
+         <label for=\"caldav-username\">Username</label>\
+         <input id=\"caldav-username\" name=\"username\" autocomplete=\"username\" required>\
+         <label for=\"caldav-password\">Password or app password</label>\
+         <input id=\"caldav-password\" name=\"password\" type=\"password\" autocomplete=\"off\" required>\
+         <p class=\"hint\">Fastmail, Nextcloud, Radicale and most CalDAV servers work; prefer an app password where your server offers one.</p>\
+         <button type=\"submit\" class=\"primary\">Connect</button></form></details>\
+         <details class=\"card provider\" id=\"connect-ics\"><summary>Subscribe to a calendar feed (ICS)</summary>\
+         <form method=\"post\" action=\"/settings/ics\" class=\"stack\">{csrf}\
+         <label for=\"ics-url\">Feed URL</label>\
+         <input id=\"ics-url\" name=\"url\" type=\"text\" inputmode=\"url\" placeholder=\"https://example.com/calendar.ics or webcal://…\" required>\
+         <label for=\"ics-name\">Name (optional)</label>\
+         <input id=\"ics-name\" name=\"name\" maxlength=\"200\">\
+         <button type=\"submit\" class=\"primary\">Subscribe</button></form></details>"
+    ));
+    if !available(state, Provider::Google) {
+        out.push_str("<p class=\"hint\">Google Calendar is not configured on this server: an administrator sets CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET.</p>");
+    }
+    out.push_str("</section>");
+    out
+}
+
+fn timezone_html(current: &str, csrf: &str) -> String {
+    let options: String = jiff::tz::db()
+        .available()
+        .map(|name| format!("<option value=\"{}\">", escape(name.as_str())))
+        .collect();
+    format!(
+        "<section class=\"card\" id=\"timezone\" aria-labelledby=\"timezone-title\"><h2 id=\"timezone-title\">Time zone</h2>\
+         <form method=\"post\" action=\"/settings/timezone\" class=\"row\">{}\
+         <label for=\"timezone-input\">Show times in</label>\
+         <input id=\"timezone-input\" name=\"timezone\" value=\"{}\" list=\"timezones\" required maxlength=\"64\" \
+         autocomplete=\"off\" spellcheck=\"false\" aria-describedby=\"timezone-hint\">\
+         <datalist id=\"timezones\">{options}</datalist>\
+         <button type=\"submit\">Save</button></form>\
+         <p class=\"hint\" id=\"timezone-hint\">An IANA name such as Europe/Berlin or America/New_York.</p></section>",
+        csrf_field(csrf),
+        escape(current)
+    )
+}
+
+/// `GET /settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    session: WebSession,
+    headers: HeaderMap,
+    Query(outcome): Query<SettingsQuery>,
+) -> Result<Response, PageError> {
+    let Some(user) = session.0 else {
+        return Ok(Redirect::to("/login?next=/settings").into_response());
+    };
+    let flash = take_flash(&headers);
+    let shown_flash = flash.clone().or_else(|| outcome.banner());
+    let profile = state.store.user(user.id).await?;
+    let connections = state.store.list_connections(user.id).await?;
+    let now = state.clock.now();
+    let list = if connections.is_empty() {
+        "<p class=\"empty\" id=\"no-connections\">No calendars connected yet. Connect one below.</p>"
+            .to_owned()
+    } else {
+        connections
+            .iter()
+            .map(|c| connection_html(c, &user.csrf_token, now))
+            .collect()
+    };
+    let main = format!(
+        "<div class=\"page-head\"><h1>Settings</h1></div>\
+         <section aria-labelledby=\"integration-title\"><h2 id=\"integration-title\">Calendar Integration</h2>\
+         <div id=\"live\" data-live=\"settings\">{list}</div></section>{}{}",
+        connect_html(&state, &user.csrf_token),
+        timezone_html(&profile.timezone, &user.csrf_token)
+    );
+    let html = page(
+        "Settings",
+        Some(&user),
+        Nav::Settings,
+        shown_flash.as_ref(),
+        &main,
+    );
+    Ok(shown(html_page(StatusCode::OK, html), flash.as_ref()))
+}
+
+/// Fields of the calendar form: the checkbox is absent when off.
+#[derive(Deserialize)]
+pub struct CalendarForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    color: Option<String>,
+}
+
+/// `POST /settings/calendars/{id}`.
+pub async fn update_calendar(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebPath(id): WebPath<i64>,
+    WebForm(form): WebForm<CalendarForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let enabled = form.enabled.is_some();
+    let color = form.color.as_deref().filter(|c| !c.is_empty());
+    let flash =
+        match calendars::update_calendar(&state, user.id, CalendarId(id), Some(enabled), color)
+            .await
+        {
+            Ok(cal) => Flash::ok(format!(
+                "{} is {} on the Dashboard.",
+                cal.name,
+                if cal.enabled { "shown" } else { "hidden" }
+            )),
+            Err(err) => Flash::error(capitalise(&err.to_string())),
+        };
+    redirect_with(&state, &format!("/settings#calendar-{id}"), flash)
+}
+
+/// A form with only the CSRF token.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// `POST /settings/connections/{id}/sync`.
+pub async fn sync_now(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebPath(id): WebPath<i64>,
+    WebForm(form): WebForm<TokenForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let flash = match calendars::request_sync(&state, user.id, Some(ConnectionId(id))).await {
+        Ok(_) => Flash::ok("Sync started. The status below updates when it finishes."),
+        Err(err) => Flash::error(capitalise(&err.to_string())),
+    };
+    redirect_with(&state, &format!("/settings#connection-{id}"), flash)
+}
+
+/// `POST /settings/connections/{id}/disconnect` (the `<details>` around the
+/// button is the confirmation step).
+pub async fn disconnect(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebPath(id): WebPath<i64>,
+    WebForm(form): WebForm<TokenForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let id = ConnectionId(id);
+    let described = state.store.connection(user.id, id).await.ok().map(|c| {
+        (
+            c.provider,
+            c.account_email
+                .unwrap_or_else(|| provider_name(c.provider).to_owned()),
+        )
+    });
+    let flash = match calendars::disconnect(&state, user.id, id).await {
+        Ok(revoked) => {
+            let (provider, who) = described.unwrap_or((Provider::Ics, "The connection".to_owned()));
+            let tail = match (provider, revoked) {
+                (_, true) => " calsync's access was revoked at the provider.",
+                (Provider::Google, false) => " Google could not confirm the revocation; you can remove calsync in your Google account's security settings.",
+                (Provider::Microsoft, _) => " To remove calsync's access, visit myapplications.microsoft.com.",
+                _ => "",
+            };
+            Flash::ok(format!(
+                "Disconnected {who}: its calendars and events are gone from calsync.{tail}"
+            ))
+        }
+        Err(err) => Flash::error(capitalise(&err.to_string())),
+    };
+    redirect_with(&state, "/settings", flash)
+}
+
+/// The time zone form.
+#[derive(Deserialize)]
+pub struct TimezoneForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    timezone: String,
+}
+
+/// `POST /settings/timezone`.
+pub async fn set_timezone(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebForm(form): WebForm<TimezoneForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let flash = match calendars::set_timezone(&state, user.id, &form.timezone).await {
+        Ok(name) => Flash::ok(format!("Times are now shown in {name}.")),
+        Err(err) => Flash::error(capitalise(&err.to_string())),
+    };
+    redirect_with(&state, "/settings#timezone", flash)
+}
+
+/// The CalDAV / iCloud form.
+#[derive(Deserialize)]
+pub struct CaldavForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    server_url: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /settings/caldav`.
+pub async fn connect_caldav(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebForm(form): WebForm<CaldavForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let flash = super::connect::caldav(
+        &state,
+        user.id,
+        form.server_url,
+        form.username,
+        form.password,
+    )
+    .await;
+    redirect_with(&state, "/settings", flash)
+}
+
+/// The ICS feed form.
+#[derive(Deserialize)]
+pub struct IcsForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /settings/ics`.
+pub async fn subscribe_ics(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebForm(form): WebForm<IcsForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let name = Some(form.name.trim().to_owned()).filter(|n| !n.is_empty());
+    let flash = super::connect::ics(&state, user.id, form.url, name).await;
+    redirect_with(&state, "/settings", flash)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_naturally() {
+        let now: Timestamp = "2026-11-26T12:00:00Z".parse().unwrap();
+        let before = |secs: i64| now - jiff::SignedDuration::from_secs(secs);
+        assert_eq!(ago(now, before(5)), "just now");
+        assert_eq!(ago(now, before(60)), "1 minute ago");
+        assert_eq!(ago(now, before(600)), "10 minutes ago");
+        assert_eq!(ago(now, before(7200)), "2 hours ago");
+        assert_eq!(ago(now, before(86_400 * 3)), "3 days ago");
+    }
+
+    #[test]
+    fn callback_codes_pick_fixed_messages() {
+        let q = SettingsQuery {
+            connected: None,
+            error: Some("<script>".to_owned()),
+        };
+        let flash = q.banner().unwrap();
+        assert!(!flash.ok && !flash.text.contains("script"));
+        let q = SettingsQuery {
+            connected: Some("google".to_owned()),
+            error: None,
+        };
+        assert!(q.banner().unwrap().ok);
+    }
+}
