@@ -7,11 +7,13 @@
 //! `/{tenant}/v2.0/.well-known/openid-configuration`, `/v1.0/me`,
 //! `/v1.0/me/calendars[/{id}]`, `/v1.0/me/calendar`,
 //! `/v1.0/me[/calendars/{id}|/calendar]/calendarView[/delta]`,
-//! `/v1.0/me/events/{id}`, `/owa/` (target of `webLink`), and the control API
+//! `/v1.0/me/events/{id}` (GET, PATCH, DELETE), POST `/v1.0/me/events` and
+//! `/v1.0/me[/calendars/{id}|/calendar]/events`, `/owa/` (target of `webLink`), and the control API
 //! under `/_emulator/microsoft/` (`control.rs`).
 //!
 //! Module map: `state` (the world), `oauth` (authorize + token), `graph`
-//! (Bearer check, Prefer, /me, calendars, calendarView), `delta`, `events`
+//! (Bearer check, Prefer, /me, calendars, calendarView), `delta`, `writes`
+//! (event create/update/delete), `events`
 //! (model, expansion, rendering), `tz` (Windows zone names), `errors` (AAD
 //! and Graph error shapes), `control`, `sample`.
 
@@ -24,6 +26,7 @@ pub(crate) mod oauth;
 pub(crate) mod sample;
 pub(crate) mod state;
 pub(crate) mod tz;
+pub(crate) mod writes;
 
 use axum::routing::get;
 use axum::Router;
@@ -66,7 +69,24 @@ pub fn routes() -> Router<AppState> {
             "/v1.0/me/calendars/{id}/calendarView/delta",
             get(delta::delta_named),
         )
-        .route("/v1.0/me/events/{id}", get(graph::get_event))
+        .route(
+            "/v1.0/me/events/{id}",
+            get(graph::get_event)
+                .patch(writes::update)
+                .delete(writes::delete),
+        )
+        .route(
+            "/v1.0/me/events",
+            axum::routing::post(writes::create_default),
+        )
+        .route(
+            "/v1.0/me/calendar/events",
+            axum::routing::post(writes::create_default),
+        )
+        .route(
+            "/v1.0/me/calendars/{id}/events",
+            axum::routing::post(writes::create_named),
+        )
         .route("/v1.0/{*rest}", get(graph::unknown_segment))
         .route("/owa/", get(owa))
         .merge(control::routes())

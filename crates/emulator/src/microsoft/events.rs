@@ -260,7 +260,7 @@ pub fn render(inst: &Instance, out: &OutZone, account: &MsAccount, base: &str) -
         "lastModifiedDateTime": graph_utc(ev.modified),
         "changeKey": ev.change_key,
         "categories": ev.categories,
-        "transactionId": Value::Null,
+        "transactionId": ev.transaction_id,
         "originalStartTimeZone": ev.start_tz,
         "originalEndTimeZone": ev.end_tz,
         "iCalUId": ical_uid,
@@ -388,6 +388,7 @@ pub fn new_event(body: &Map<String, Value>) -> Result<MsEvent, GraphError> {
         created: Timestamp::UNIX_EPOCH,
         modified: Timestamp::UNIX_EPOCH,
         change_key: String::new(),
+        transaction_id: None,
         seq: 0,
     };
     apply_fields(&mut ev, body)?;

@@ -164,6 +164,8 @@ pub struct MsEvent {
     pub created: Timestamp,
     pub modified: Timestamp,
     pub change_key: String,
+    /// Client-chosen id of the POST that created it (retries return this event).
+    pub transaction_id: Option<String>,
     /// Change number of the last write (shared counter with Google).
     pub seq: u64,
 }
