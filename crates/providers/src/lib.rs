@@ -18,6 +18,9 @@
 //! - [`oauth`]: provider-neutral OAuth 2.0 + PKCE: verifier/challenge,
 //!   `state`, authorization URL, code exchange, refresh, revocation, id_token
 //!   claims.
+//! - [`caldav`]: CalDAV (iCloud, Fastmail, Nextcloud, Radicale...):
+//!   discovery (RFC 6764), sync-collection (RFC 6578) with a ctag/etag
+//!   fallback, calendar-multiget; `xml`, `href`, `discovery`, `sync`, `cursor`.
 //! - [`google`]: Google OAuth2 + Calendar API v3: the [`google::GoogleClient`]
 //!   and, below it, `wire` (Google's JSON), `mapping` (JSON -> core types),
 //!   `errors` (Google's error envelope -> [`ProviderError`]), `colors` (the
@@ -39,6 +42,7 @@
 //! concrete clients; the trait stays as it is until a second windowed
 //! provider shows what a window argument should look like.
 
+pub mod caldav;
 pub mod error;
 pub mod google;
 pub mod http;
