@@ -205,10 +205,6 @@ interface RequestSpec {
 export function createCalsyncClient(options: CalsyncClientOptions = {}): CalsyncClient {
   const baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
   const fetchImpl = options.fetch ?? globalThis.fetch?.bind(globalThis);
-  const EventSourceImpl =
-    options.EventSource === null
-      ? undefined
-      : (options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource);
 
   const resolve = async <T>(value: Lazy<T> | undefined): Promise<T | undefined> =>
     typeof value === "function" ? await (value as () => T | Promise<T>)() : value;
@@ -326,8 +322,12 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
       }
     };
 
-    const useEventSource = EventSourceImpl !== undefined && options.token === undefined;
-    if (useEventSource) {
+    // Looked up now, not at creation, so that a polyfill loaded later is used.
+    const EventSourceImpl =
+      options.EventSource === null
+        ? undefined
+        : (options.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource);
+    if (EventSourceImpl !== undefined && options.token === undefined) {
       const source = new EventSourceImpl(url(STREAM_PATH), {
         withCredentials: (options.credentials ?? "include") === "include",
       });

@@ -51,7 +51,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Starts connecting Outlook / Microsoft 365. */
+        /**
+         * Starts connecting Outlook / Microsoft 365: a redirect to Microsoft's
+         *     consent page, or its URL as JSON for `Accept: application/json`.
+         */
         get: operations["microsoft_authorize"];
         put?: never;
         post?: never;
@@ -68,7 +71,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Microsoft's redirect back after consent. */
+        /**
+         * Microsoft's redirect back after consent: stores the connection and
+         *     returns to Settings, with `?connected=microsoft` or `?error=<code>`.
+         */
         get: operations["microsoft_callback"];
         put?: never;
         post?: never;
@@ -527,6 +533,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description with Accept: application/json */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthorizationJson"];
+                };
+            };
             /** @description to Microsoft's consent page */
             302: {
                 headers: {
@@ -535,14 +550,6 @@ export interface operations {
                 content?: never;
             };
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            501: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -562,43 +569,24 @@ export interface operations {
     };
     microsoft_callback: {
         parameters: {
-            query?: never;
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description to Settings */
-            302: {
+            /** @description to Settings, with the outcome */
+            303: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
-            };
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            501: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
             };
         };
     };

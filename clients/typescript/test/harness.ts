@@ -73,29 +73,40 @@ interface Process {
   log: string[];
 }
 
-function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 60_000): Promise<Process> {
+/** Spawns `calsync ARGS` and waits until `healthUrl` answers 200 (or the process exits). */
+function start(args: string[], env: NodeJS.ProcessEnv, healthUrl: string, timeoutMs = 60_000): Promise<Process> {
   const child = spawn(binary(), args, { env, stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.on("exit", () => running.delete(child));
   const log: string[] = [];
+  child.stdout?.on("data", (chunk: Buffer) => log.push(chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => log.push(chunk.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
       child.kill("SIGKILL");
-      reject(new Error(`calsync ${args.join(" ")} did not start within ${timeoutMs} ms; log:\n${log.join("")}`));
-    }, timeoutMs);
-    const onData = (chunk: Buffer) => {
-      log.push(chunk.toString());
-      if (ready.test(log.join(""))) {
-        clearTimeout(timer);
-        resolve({ child, log });
+      reject(new Error(`calsync ${args.join(" ")} ${why}; log:\n${log.join("")}`));
+    };
+    child.on("exit", (code, signal) => fail(`exited (${code ?? signal})`));
+    const until = Date.now() + timeoutMs;
+    const poll = async () => {
+      while (!settled) {
+        try {
+          if ((await fetch(healthUrl)).ok) {
+            settled = true;
+            resolve({ child, log });
+            return;
+          }
+        } catch {
+          // not listening yet
+        }
+        if (Date.now() > until) return fail(`did not answer ${healthUrl} within ${timeoutMs} ms`);
+        await sleep(50);
       }
     };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`calsync ${args.join(" ")} exited (${code ?? signal}); log:\n${log.join("")}`));
-    });
+    void poll();
   });
 }
 
@@ -149,7 +160,7 @@ export class Calsync {
     const emulatorProcess = await start(
       ["emulator", "--port", String(emulatorPort)],
       { ...baseEnv(dataDir), CALSYNC_PUBLIC_URL: base },
-      /Google emulator on http:\/\//,
+      `http://127.0.0.1:${emulatorPort}/_emulator/health`,
     );
     const emulator = `http://127.0.0.1:${emulatorPort}`;
     const calsync = new Calsync(base, emulator, dataDir, emulatorProcess, serverPort);
@@ -180,7 +191,7 @@ export class Calsync {
   }
 
   private async startServer(): Promise<void> {
-    this.server = await start(["serve"], this.env(), /listening on http:\/\//);
+    this.server = await start(["serve"], this.env(), `${this.base}/healthz`);
   }
 
   /** Stops `calsync serve` (SIGTERM) and starts it again on the same port and data. */
