@@ -215,16 +215,22 @@ async fn envelope_plain_errors(resp: Response, path: &str) -> Response {
         .into_response();
     }
     if microsoft::is_identity_path(path) {
-        let code = if status == StatusCode::METHOD_NOT_ALLOWED {
-            StatusCode::BAD_REQUEST
-        } else {
-            status
-        };
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            return AadError::request(
+                900561,
+                "The endpoint only accepts POST, OPTIONS requests. Received a GET request.",
+            )
+            .into_response();
+        }
+        let text = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         return AadError::new(
-            code,
+            status,
             "invalid_request",
-            900561,
-            "The endpoint only accepts POST requests.",
+            9002313,
+            format!("Invalid request. {text}"),
         )
         .into_response();
     }

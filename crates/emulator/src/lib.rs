@@ -1,15 +1,23 @@
 //! calsync-emulator: stateful, protocol-faithful stand-ins for the calendar
 //! providers over real HTTP, with a control API for changes, fault injection
-//! and a request log. Today: Google OAuth2 + Calendar API v3
-//! (`../shared/specs/google.md`).
+//! and a request log: Google OAuth2 + Calendar API v3
+//! (`../shared/specs/google.md`) and the Microsoft identity platform v2 +
+//! Graph v1.0 calendars (`../shared/specs/microsoft-graph.md`, module
+//! `microsoft`), on one listener.
 //!
 //! It serves the integration tests and `calsync demo`. It must not depend on
 //! any other calsync crate: it is the provider, seen from outside.
 //!
 //! Endpoints, relative to [`EmulatorHandle::base_url`] (see [`GoogleEndpoints`]):
 //! `/o/oauth2/v2/auth`, `/token`, `/revoke`, `/v1/userinfo`,
-//! `/oauth2/v2/userinfo`, `/calendar/v3/...`, and the control API under
-//! `/_emulator/...` (routes and bodies listed in `control.rs`).
+//! `/oauth2/v2/userinfo`, `/calendar/v3/...`; Microsoft (see
+//! [`MicrosoftEndpoints`]): `/{tenant}/oauth2/v2.0/authorize`,
+//! `/{tenant}/oauth2/v2.0/token`, `/v1.0/me`, `/v1.0/me/calendars`,
+//! `/v1.0/me/calendars/{id}/calendarView[/delta]`, `/v1.0/me/events/{id}`; and
+//! the control API under `/_emulator/...` (routes and bodies listed in
+//! `control.rs`, Microsoft ones under `/_emulator/microsoft/...` in
+//! `microsoft/control.rs`). Faults, the clock, the request log and reset cover
+//! both providers.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -105,7 +113,8 @@ pub struct EmulatorConfig {
     pub clients: Vec<OAuthClient>,
     /// Skip the consent page (first account or `login_hint`).
     pub auto_approve: bool,
-    /// Seed the sample accounts (alice@example.com, bob@example.com).
+    /// Seed the sample accounts (Google: alice@, bob@, quinn@example.com;
+    /// Microsoft: morgan@contoso.example, riley@outlook.example).
     pub sample_data: bool,
     /// Other runtime switches; `auto_approve` above wins over `settings.auto_approve`.
     pub settings: Settings,
