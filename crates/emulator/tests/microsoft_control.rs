@@ -228,6 +228,10 @@ async fn bad_input_never_gives_5xx() {
             "{body}"
         );
     }
+    let r = http().get(emu.microsoft().token_url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error_codes"][0], 900561);
     let r = http()
         .get(format!(
             "{}/not-a-tenant!/oauth2/v2.0/authorize",
