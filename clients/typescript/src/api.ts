@@ -399,10 +399,8 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
     getCalendars: () => json("GET", "/api/calendar/calendars/"),
     updateCalendar: (id, patch) =>
       json("PATCH", `/api/calendar/calendars/${encodeURIComponent(id)}/`, { body: patch }),
-    getUpcomingEvents: (query = {}) =>
-      json("GET", "/api/calendar/events/upcoming/", { query: { limit: query.limit, days: query.days } }),
-    getEvents: ({ start, end }) =>
-      json("GET", "/api/calendar/events/", { query: { start: instant(start), end: instant(end) } }),
+    getUpcomingEvents: (query = {}) => json("GET", "/api/calendar/events/upcoming/", { query: queryOf(query) }),
+    getEvents: (range) => json("GET", "/api/calendar/events/", { query: queryOf(range) }),
     subscribeToChanges,
   };
 }
@@ -418,8 +416,14 @@ async function readJson(response: Response, method: string, path: string): Promi
   }
 }
 
-function instant(value: string | Date): string {
-  return value instanceof Date ? value.toISOString() : value;
+/** Query parameters as strings; `Date`s as RFC 3339 instants, absent values left out. */
+function queryOf(params: object): RequestSpec["query"] {
+  const query: NonNullable<RequestSpec["query"]> = {};
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null) continue;
+    query[key] = value instanceof Date ? value.toISOString() : (value as string | number | boolean);
+  }
+  return query;
 }
 
 /** A cookie's value from `document.cookie`, if there is a document. */
