@@ -33,6 +33,7 @@ use axum::{Json, Router};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use sha2::Digest as _;
 
 use super::errors::GraphError;
 use super::events::{self, new_event, OutZone};
@@ -153,7 +154,14 @@ pub(crate) fn ensure_account(
     });
     let mail = mail.unwrap_or_else(|| Some(email.to_owned()));
     let default = MsCalendar {
-        id: format!("AAMkAGCal{}AAA=", util::b64url(&util::random_bytes(24))),
+        // Derived from the email so that a reset keeps the id clients stored.
+        id: format!(
+            "AAMkAGCal{}AAA=",
+            util::b64url(
+                &sha2::Sha256::digest(format!("cal:{}", email.to_ascii_lowercase()).as_bytes())
+                    [..24]
+            )
+        ),
         name: "Calendar".into(),
         color: "auto".into(),
         hex_color: String::new(),
