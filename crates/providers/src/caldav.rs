@@ -53,6 +53,10 @@ pub struct CaldavLimits {
     pub etag_map_entries: usize,
     /// Redirects followed during discovery (RFC 6764 §5: a few).
     pub max_redirects: usize,
+    /// Use RFC 6578 sync-collection when the server has it. Off means the
+    /// ctag/etag fallback everywhere: for a server whose sync tokens are
+    /// known to be broken (spec C2 #5), and to test the fallback.
+    pub sync_collection: bool,
 }
 
 impl Default for CaldavLimits {
@@ -63,6 +67,7 @@ impl Default for CaldavLimits {
             carried_hrefs: 5000,
             etag_map_entries: 5000,
             max_redirects: 5,
+            sync_collection: true,
         }
     }
 }
@@ -79,7 +84,6 @@ pub struct CaldavConfig {
     pub http: HttpConfig,
     pub limits: CaldavLimits,
 }
-
 
 /// What a connection keeps to sync a CalDAV account: the URL the user typed
 /// (the site the password may go to), the calendar home found by

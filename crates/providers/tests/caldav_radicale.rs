@@ -452,3 +452,117 @@ async fn a_large_calendar_syncs_completely_in_bounded_pages() {
         .unwrap();
     assert_eq!(idle.changes, 0);
 }
+
+#[tokio::test]
+async fn the_ctag_and_etag_fallback_finds_the_same_changes() {
+    let Some((server, login)) = start().await else {
+        return;
+    };
+    let cal = server.calendar_url(USER, "work");
+    for (uid, title) in [("e1", "One"), ("e2", "Two"), ("e3", "Three")] {
+        server
+            .put(
+                USER,
+                "work",
+                &format!("{uid}.ics"),
+                &vevent(uid, title, "20260302T090000Z", "20260302T100000Z"),
+            )
+            .await;
+    }
+    let limits = CaldavLimits {
+        sync_collection: false,
+        ..CaldavLimits::default()
+    };
+    let client = client_with(limits, true);
+    let path = |name: &str| server.resource_path(USER, "work", name);
+    let first = run_round(&client, &login, &cal, EventsCursor::Full)
+        .await
+        .unwrap();
+    assert!(first.token.starts_with("dav-etag:"), "{}", first.token);
+    assert_eq!(first.groups.len(), 3);
+    assert_eq!(first.groups[&path("e3.ics")][0].title, "Three");
+
+    // Unchanged ctag: one PROPFIND, no listing, no changes.
+    let counted = client.with_fresh_count();
+    let idle = run_round(
+        &counted,
+        &login,
+        &cal,
+        EventsCursor::Sync(first.token.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!((idle.changes, counted.requests_sent()), (0, 1));
+
+    server
+        .put(
+            USER,
+            "work",
+            "e2.ics",
+            &vevent("e2", "Two (moved)", "20260303T090000Z", "20260303T100000Z"),
+        )
+        .await;
+    server.delete(USER, "work", "e3.ics").await;
+    server
+        .put(
+            USER,
+            "work",
+            "e4.ics",
+            &vevent("e4", "Four", "20260304T090000Z", "20260304T100000Z"),
+        )
+        .await;
+    let second = run_round(&client, &login, &cal, EventsCursor::Sync(first.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.groups.keys().cloned().collect::<Vec<_>>(),
+        [path("e2.ics"), path("e3.ics"), path("e4.ics")]
+    );
+    assert_eq!(second.groups[&path("e2.ics")][0].title, "Two (moved)");
+    assert!(second.groups[&path("e3.ics")].is_empty());
+
+    // A sync-collection token is refused once sync-collection is off.
+    let sc = run_round(
+        &client_with(CaldavLimits::default(), true),
+        &login,
+        &cal,
+        EventsCursor::Full,
+    )
+    .await
+    .unwrap();
+    let err = client
+        .list_events_page(&login, &cal, &EventsCursor::Sync(sc.token))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::SyncTokenExpired), "{err:?}");
+
+    // A calendar too large for a map in the token keeps a hash: a change
+    // then asks for a full round (mark-and-sweep in the store).
+    let hashed = client_with(
+        CaldavLimits {
+            sync_collection: false,
+            etag_map_entries: 2,
+            ..CaldavLimits::default()
+        },
+        true,
+    );
+    let full = run_round(&hashed, &login, &cal, EventsCursor::Full)
+        .await
+        .unwrap();
+    assert_eq!(full.groups.len(), 3);
+    let idle = run_round(
+        &hashed,
+        &login,
+        &cal,
+        EventsCursor::Sync(full.token.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(idle.changes, 0);
+    server.delete(USER, "work", "e1.ics").await;
+    let err = hashed
+        .list_events_page(&login, &cal, &EventsCursor::Sync(full.token))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::SyncTokenExpired), "{err:?}");
+}

@@ -92,9 +92,11 @@ pub struct PageState {
     pub base: Option<String>,
     /// The encoded [`RoundToken`] this round ends with.
     pub round: String,
-    /// Members still to fetch, in order: (canonical path, removed?).
+    /// Members still to fetch, in order: (canonical path, removed?); in the
+    /// encoded form relative to the collection (`a.ics`), as in the etag map.
     pub pending: Vec<(String, bool)>,
-    /// The last member of the window when the listing had more.
+    /// The last member of the window when the listing had more (relative
+    /// in the encoded form, too).
     pub after: Option<String>,
     /// The server truncated the listing (a 507 for the collection, RFC 6578
     /// §3.6): when this listing is done, list again from `round`.

@@ -70,10 +70,12 @@ impl CaldavClient {
 
         let mut state = match cursor {
             EventsCursor::Full => {
-                let (mode, listing) = match self
-                    .sync_collection(auth, &collection, "", true)
-                    .await?
-                {
+                let listing = if self.limits.sync_collection {
+                    self.sync_collection(auth, &collection, "", true).await?
+                } else {
+                    None
+                };
+                let (mode, listing) = match listing {
                     Some(listing) => (Mode::SyncCollection, listing),
                     None => {
                         tracing::info!(calendar = %collection, "no sync-collection; using the ctag/etag fallback");
@@ -91,11 +93,22 @@ impl CaldavClient {
                     RoundToken::Sync(_) => Mode::SyncCollection,
                     RoundToken::Etag(_) => Mode::Etag,
                 };
+                if mode == Mode::SyncCollection && !self.limits.sync_collection {
+                    // Sync-collection was switched off since: start over
+                    // with the fallback.
+                    return Err(ProviderError::SyncTokenExpired);
+                }
                 let listing = self.listing(auth, &collection, mode, Some(&base)).await?;
                 self.start_state(mode, Some(text.clone()), listing, false)
             }
             EventsCursor::Page(text) => {
-                PageState::decode(text).ok_or(ProviderError::SyncTokenExpired)?
+                let mut state = PageState::decode(text).ok_or(ProviderError::SyncTokenExpired)?;
+                let collection_key = href::key(&collection);
+                for (name, _) in &mut state.pending {
+                    *name = member_key(&collection_key, name);
+                }
+                state.after = state.after.map(|name| member_key(&collection_key, &name));
+                state
             }
         };
 
@@ -147,6 +160,12 @@ impl CaldavClient {
                 sync_token: state.round,
             }
         } else {
+            // Members travel relative to the collection: shorter.
+            let collection_key = href::key(&collection);
+            for (key, _) in &mut state.pending {
+                *key = member_name(&collection_key, key);
+            }
+            state.after = state.after.map(|key| member_name(&collection_key, &key));
             PageNext::Page(state.encode())
         };
         Ok(ChangePage { changes, next })

@@ -432,3 +432,133 @@ pub fn calendar_multiget<'a>(hrefs: impl IntoIterator<Item = &'a str>) -> String
     body.push_str("</C:calendar-multiget>");
     body
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_do_not_matter_namespaces_do() {
+        // Default namespace, `ns0:`-style prefixes, a foreign element with a
+        // DAV-looking prefix, a property in a 404 propstat.
+        let body = br#"<?xml version="1.0"?>
+<multistatus xmlns="DAV:" xmlns:ns0="urn:ietf:params:xml:ns:caldav" xmlns:x="http://apple.com/ns/ical/" xmlns:D="urn:not-dav">
+  <response>
+    <href>/u/cal/</href>
+    <propstat>
+      <prop>
+        <resourcetype><collection/><ns0:calendar/></resourcetype>
+        <displayname>Caf&#233; &amp; more</displayname>
+        <x:calendar-color>#FF2968FF</x:calendar-color>
+        <ns0:supported-calendar-component-set><ns0:comp name="VEVENT"/><ns0:comp name='VTODO'/></ns0:supported-calendar-component-set>
+        <D:displayname>not DAV</D:displayname>
+        <current-user-privilege-set><privilege><read/></privilege><privilege><ns0:read-free-busy/></privilege></current-user-privilege-set>
+      </prop>
+      <status>HTTP/1.1 200 OK</status>
+    </propstat>
+    <propstat>
+      <prop><getctag xmlns="http://calendarserver.org/ns/"/></prop>
+      <status>HTTP/1.1 404 Not Found</status>
+    </propstat>
+  </response>
+</multistatus>"#;
+        let ms = parse_multistatus(body).unwrap();
+        assert_eq!(ms.responses.len(), 1);
+        let r = &ms.responses[0];
+        assert_eq!(r.href, "/u/cal/");
+        assert!(r.found && r.props.is_calendar && r.props.is_collection);
+        assert_eq!(r.props.displayname.as_deref(), Some("Café & more"));
+        assert_eq!(r.props.color.as_deref(), Some("#FF2968FF"));
+        assert_eq!(
+            r.props.components.as_deref(),
+            Some(&["VEVENT".to_owned(), "VTODO".to_owned()][..])
+        );
+        assert_eq!(r.props.ctag, None);
+        assert_eq!(
+            r.props.privileges.as_deref(),
+            Some(&["read".to_owned(), "read-free-busy".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn sync_reports_and_calendar_data() {
+        let body = br#"<?xml version="1.0" encoding="utf-8"?>
+<d:multistatus xmlns:d="DAV:" xmlns:cal="urn:ietf:params:xml:ns:caldav">
+ <d:response><d:href>/u/cal/a.ics</d:href>
+  <d:propstat><d:prop><d:getetag>"1"</d:getetag>
+   <cal:calendar-data><![CDATA[BEGIN:VCALENDAR
+BEGIN:VEVENT
+SUMMARY:a <b> & c
+END:VEVENT
+END:VCALENDAR
+]]></cal:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:response><d:href>/u/cal/gone.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>
+ <d:response><d:href>/u/cal/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status></d:response>
+ <d:sync-token>http://example.com/ns/sync/42</d:sync-token>
+</d:multistatus>"#;
+        let ms = parse_multistatus(body).unwrap();
+        assert_eq!(
+            ms.sync_token.as_deref(),
+            Some("http://example.com/ns/sync/42")
+        );
+        assert_eq!(ms.responses.len(), 3);
+        let a = &ms.responses[0];
+        assert_eq!(a.props.getetag.as_deref(), Some("\"1\""));
+        assert!(a
+            .props
+            .calendar_data
+            .as_deref()
+            .unwrap()
+            .contains("SUMMARY:a <b> & c\n"));
+        assert_eq!(
+            (ms.responses[1].found, ms.responses[1].status),
+            (false, Some(404))
+        );
+        assert_eq!(ms.responses[2].status, Some(507));
+    }
+
+    #[test]
+    fn broken_and_hostile_xml_is_refused() {
+        assert!(parse_multistatus(b"").is_err());
+        assert!(parse_multistatus(b"<a><b></a>").is_err());
+        assert!(parse_multistatus(b"<multistatus xmlns=\"DAV:\">&bogus;</multistatus>").is_err());
+        assert!(parse_multistatus(b"<x xmlns=\"DAV:\"/>").is_err());
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert_eq!(parse_document(deep.as_bytes()), Err(XmlError::TooDeep));
+        let err = parse_multistatus(b"<multistatus xmlns=\"DAV:\"><secret-value").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn preconditions_and_escaped_bodies() {
+        let error = br#"<?xml version="1.0"?><error xmlns="DAV:"><valid-sync-token/></error>"#;
+        assert!(has_precondition(error, "valid-sync-token"));
+        assert!(!has_precondition(
+            b"<error xmlns='DAV:'/>",
+            "valid-sync-token"
+        ));
+        assert!(has_precondition(
+            b"not xml valid-sync-token",
+            "valid-sync-token"
+        ));
+        let body = sync_collection("http://x/sync?a=1&b=<2>");
+        assert!(body.contains("<D:sync-token>http://x/sync?a=1&amp;b=&lt;2&gt;</D:sync-token>"));
+        assert!(body.contains("<D:sync-level>1</D:sync-level>"));
+        assert!(!body.contains("limit"));
+        let multiget = calendar_multiget(["/u/c/a&b.ics", "/u/c/x.ics"]);
+        assert!(multiget.contains("<D:href>/u/c/a&amp;b.ics</D:href><D:href>/u/c/x.ics</D:href>"));
+        // Every body is well-formed XML.
+        for body in [
+            propfind_principal(),
+            propfind_home(),
+            propfind_calendars(),
+            propfind_collection_state(),
+            propfind_etags(),
+            body,
+            multiget,
+        ] {
+            parse_document(body.as_bytes()).unwrap();
+        }
+    }
+}
