@@ -63,6 +63,16 @@ pub enum ProviderError {
     #[error("the provider's answer is larger than {limit} bytes")]
     TooLarge { limit: usize },
 
+    /// The URL, a redirect or a DNS answer leads to an address that is not
+    /// public (loopback, private, link-local, cloud metadata, ...) while
+    /// private addresses are refused. Names the host only, never the URL
+    /// (a feed's URL may hold a secret key).
+    #[error(
+        "refusing to connect to {host}: it is not a public internet address; \
+         to use a server on your local network, set CALSYNC_ALLOW_PRIVATE_ADDRESSES=true"
+    )]
+    ForbiddenAddress { host: String },
+
     /// We could not even build the request: a malformed configured URL, or
     /// the operating system's random generator failed. Fix the configuration.
     #[error("could not prepare the provider request: {0}")]
@@ -82,6 +92,7 @@ impl ProviderError {
             Self::Network(_) => "network",
             Self::Decode(_) => "decode",
             Self::TooLarge { .. } => "too_large",
+            Self::ForbiddenAddress { .. } => "forbidden_address",
             Self::Setup(_) => "setup",
         }
     }

@@ -14,7 +14,8 @@
 //!   safe to log: never carries a token, code or secret.
 //! - [`http`]: the shared `reqwest` client: connect and overall timeouts, a
 //!   response size cap, retries with exponential backoff + jitter honouring
-//!   `Retry-After`; logs hosts and statuses only.
+//!   `Retry-After`; logs hosts and statuses only; the address guard
+//!   (`restrict_addresses`, [`http::check_url`]) for URLs users type.
 //! - [`oauth`]: provider-neutral OAuth 2.0 + PKCE: verifier/challenge,
 //!   `state`, authorization URL, code exchange, refresh, revocation, id_token
 //!   claims.
@@ -31,6 +32,11 @@
 //!   via `calsync_core::tz`), `errors` (Graph's envelope and AADSTS token
 //!   errors -> [`ProviderError`]), `cursor` (delta links with the window
 //!   their round is anchored at).
+//! - [`ics`]: ICS feed subscriptions: webcal/https URL normalisation, a
+//!   probe at subscribe time, conditional GETs with an opaque token (ETag,
+//!   Last-Modified, SHA-256, event count), one snapshot page of
+//!   `Replace` changes per fetch behind the mass-delete guard; the URL is a
+//!   secret and the address guard checks every redirect hop.
 //! - this file: [`CalendarSource`], the trait every provider implements for
 //!   sync, and [`EventsCursor`], where a listing starts.
 //!
@@ -46,6 +52,7 @@ pub mod caldav;
 pub mod error;
 pub mod google;
 pub mod http;
+pub mod ics;
 pub mod microsoft;
 pub mod oauth;
 
