@@ -101,7 +101,11 @@ impl Store {
     }
 
     /// Records the calendars a provider lists for a connection: new ones are
-    /// added (enabled), known ones keep the user's on/off and colour choices.
+    /// added (enabled), known ones keep the user's on/off and colour choices,
+    /// and ones it no longer lists (deleted, or no longer shared with the
+    /// account) are removed with their events. An empty listing removes
+    /// nothing: every account has at least its own calendar, so it is taken
+    /// for a provider hiccup rather than a reason to wipe the connection.
     pub async fn upsert_calendars(
         &self,
         user: UserId,
@@ -135,6 +139,19 @@ impl Store {
         }
         let mut all = self.list_calendars(user).await?;
         all.retain(|c| c.connection_id == connection);
+        if !remote.is_empty() {
+            let listed = |c: &Calendar| remote.iter().any(|r| r.external_id == c.external_id);
+            for gone in all.iter().filter(|c| !listed(c)) {
+                // Events and occurrences go with it (ON DELETE CASCADE).
+                on_pool!(self, pool => sqlx::query("DELETE FROM calendars WHERE id = $1 AND user_id = $2")
+                    .bind(gone.id.0)
+                    .bind(user.0)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+            }
+            all.retain(listed);
+        }
         Ok(all)
     }
 }
