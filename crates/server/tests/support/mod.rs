@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod google;
+pub mod microsoft;
 
 use calsync_store::testing::{fresh_database, TestDatabase};
 use calsync_store::{BackendKind, Store};
