@@ -227,6 +227,7 @@ impl CaldavClient {
         body: String,
     ) -> Result<(RawResponse, Option<String>), ProviderError> {
         self.check_target(auth, url)?;
+        self.check_address(url)?;
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| ProviderError::Setup(format!("HTTP method {method}")))?;
         let response = self
@@ -257,7 +258,7 @@ impl CaldavClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::http::parse_retry_after(v, jiff::Timestamp::now()));
         let limit = self.http.config().max_body_bytes;
-        let body = read_limited(response, limit).await?;
+        let body = crate::http::read_body_limited(response, limit).await?;
         Ok((
             RawResponse {
                 status,
@@ -268,12 +269,13 @@ impl CaldavClient {
         ))
     }
 
-    /// The address guard for URLs we are about to request (redirect hops
-    /// included): with private addresses refused, the URL must be public.
-    /// The connection-level guard of [`HttpConfig::restrict_addresses`]
-    /// still checks every resolved address.
-    fn check_address(&self, _url: &Url) -> Result<(), ProviderError> {
-        Ok(())
+    /// The address guard (when private addresses are refused) for a URL we
+    /// are about to request: an IP literal or internal name is refused
+    /// before anything is sent, as [`ProviderError::ForbiddenAddress`].
+    /// Every discovery hop goes through it; names that resolve to private
+    /// addresses are refused by the client's resolver on every connection.
+    fn check_address(&self, url: &Url) -> Result<(), ProviderError> {
+        self.http.guard_url(url)
     }
 
     /// Credentials go to the trusted site only.
@@ -287,26 +289,6 @@ impl CaldavClient {
         }
         Ok(())
     }
-}
-
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Vec<u8>, ProviderError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > limit as u64)
-    {
-        return Err(ProviderError::TooLarge { limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(crate::http::network_error)? {
-        if body.len() + chunk.len() > limit {
-            return Err(ProviderError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// 429 and the 5xx that mean "try again" (not 501 Not Implemented, not

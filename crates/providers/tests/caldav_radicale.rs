@@ -566,3 +566,46 @@ async fn the_ctag_and_etag_fallback_finds_the_same_changes() {
         .unwrap_err();
     assert!(matches!(err, ProviderError::SyncTokenExpired), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_restricted_client_refuses_a_server_on_loopback() {
+    let Some((server, login)) = start().await else {
+        return;
+    };
+    let cal = server.calendar_url(USER, "work");
+    let restricted = client_with(CaldavLimits::default(), false);
+    // An IP literal, and a name that resolves to loopback.
+    for url in [
+        server.base_url(),
+        format!("http://localhost:{}/", server.port()),
+    ] {
+        let err = restricted
+            .discover(&url, USER, &password())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ProviderError::ForbiddenAddress { .. }),
+            "{url}: {err:?}"
+        );
+    }
+    let err = restricted.list_calendars(&login).await.unwrap_err();
+    assert!(
+        matches!(err, ProviderError::ForbiddenAddress { .. }),
+        "{err:?}"
+    );
+    let err = restricted
+        .list_events_page(&login, &cal, &EventsCursor::Full)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::ForbiddenAddress { .. }),
+        "{err:?}"
+    );
+
+    // The same server is fine for a client that allows private addresses.
+    let account = client()
+        .discover(&server.base_url(), USER, &password())
+        .await
+        .unwrap();
+    assert_eq!(account.calendars.len(), 1);
+}
