@@ -24,6 +24,48 @@
 //! [`href::same_site`]); the password is a [`SecretString`] and never
 //! appears in a log line or an error. Hrefs, etags and the username may be
 //! logged.
+//!
+//! How a caller connects an account and drives one calendar (each page is
+//! stored in one transaction; the token of `Done` with the last page):
+//!
+//! ```no_run
+//! # use calsync_core::changes::PageNext;
+//! # use calsync_providers::caldav::{CaldavClient, CaldavConfig, CaldavLogin};
+//! # use calsync_providers::{EventsCursor, ProviderError};
+//! # use secrecy::SecretString;
+//! # async fn run(password: SecretString, stored: Option<String>) -> Result<(), ProviderError> {
+//! let client = CaldavClient::new(CaldavConfig::default())?;
+//! // Connect: 401 -> ProviderError::Unauthorized ("wrong user name or password").
+//! let account = client.discover("caldav.icloud.com", "me@icloud.com", &password).await?;
+//! let login = CaldavLogin {
+//!     server_url: "caldav.icloud.com".into(),
+//!     home_url: account.home_url.clone(),
+//!     username: "me@icloud.com".into(),
+//!     password,
+//! };
+//! let calendar = &account.calendars[0].external_id;
+//! let mut cursor = match stored {
+//!     Some(token) => EventsCursor::Sync(token),
+//!     None => EventsCursor::Full,
+//! };
+//! loop {
+//!     let page = match client.list_events_page(&login, calendar, &cursor).await {
+//!         Ok(page) => page,
+//!         // Token refused: list everything, the store sweeps the rest.
+//!         Err(ProviderError::SyncTokenExpired) => {
+//!             cursor = EventsCursor::Full;
+//!             continue;
+//!         }
+//!         Err(other) => return Err(other),
+//!     };
+//!     // store.apply(page.changes, ...) in one transaction with the cursor
+//!     match page.next {
+//!         PageNext::Page(next) => cursor = EventsCursor::Page(next),
+//!         PageNext::Done { sync_token: _ } => break,
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod cursor;
 mod discovery;
