@@ -609,3 +609,67 @@ async fn the_restricted_client_refuses_a_server_on_loopback() {
         .unwrap();
     assert_eq!(account.calendars.len(), 1);
 }
+
+#[tokio::test]
+async fn awkward_resource_names_keep_one_identity() {
+    let Some((server, login)) = start().await else {
+        return;
+    };
+    let cal = server.calendar_url(USER, "work");
+    // `@` and `+` as Fastmail-style names, an escaped `@`, a non-ASCII name.
+    for (name, uid) in [
+        ("me@example.com-1.ics", "at"),
+        ("a+b.ics", "plus"),
+        ("c%40d.ics", "escaped-at"),
+        ("caf%C3%A9.ics", "cafe"),
+    ] {
+        server
+            .put(
+                USER,
+                "work",
+                name,
+                &vevent(uid, uid, "20260302T090000Z", "20260302T100000Z"),
+            )
+            .await;
+    }
+    let client = client();
+    let first = run_round(&client, &login, &cal, EventsCursor::Full)
+        .await
+        .unwrap();
+    let path = |name: &str| server.resource_path(USER, "work", name);
+    assert_eq!(
+        first.groups.keys().cloned().collect::<Vec<_>>(),
+        [
+            path("a+b.ics"),
+            path("c@d.ics"),
+            path("caf%C3%A9.ics"),
+            path("me@example.com-1.ics"),
+        ]
+    );
+    assert!(first.groups.values().all(|events| events.len() == 1));
+
+    // Changing them is seen under the same identities.
+    server
+        .put(
+            USER,
+            "work",
+            "c@d.ics",
+            &vevent(
+                "escaped-at",
+                "changed",
+                "20260302T090000Z",
+                "20260302T100000Z",
+            ),
+        )
+        .await;
+    server.delete(USER, "work", "caf%C3%A9.ics").await;
+    let second = run_round(&client, &login, &cal, EventsCursor::Sync(first.token))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.groups.keys().cloned().collect::<Vec<_>>(),
+        [path("c@d.ics"), path("caf%C3%A9.ics")]
+    );
+    assert_eq!(second.groups[&path("c@d.ics")][0].title, "changed");
+    assert!(second.groups[&path("caf%C3%A9.ics")].is_empty());
+}
