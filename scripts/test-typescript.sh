@@ -28,7 +28,7 @@ fi
 echo "-- src/schema.d.ts matches docs/openapi.json"
 generated="$(mktemp)"
 trap 'rm -f "$generated"' EXIT
-node scripts/generate-schema.mjs ../../docs/openapi.json "$generated" 2>/dev/null
+node scripts/generate-schema.mjs ../../docs/openapi.json "$generated"
 diff -u src/schema.d.ts "$generated" \
   || { echo "clients/typescript/src/schema.d.ts is stale: run scripts/openapi.sh (or npm run generate in clients/typescript)"; exit 1; }
 
