@@ -8,11 +8,11 @@
  */
 import type { components, paths } from "./schema.js";
 import { CalsyncError } from "./errors.js";
-import { guard, openFetchEventStream, type EventStream, type ReconnectOptions } from "./sse.js";
+import { guard, openFetchEventStream, type Credentials, type EventStream, type ReconnectOptions } from "./sse.js";
 
 export { CalsyncError, isCalsyncError } from "./errors.js";
 export { SseParser, openFetchEventStream } from "./sse.js";
-export type { EventStream, ReconnectOptions, SseMessage } from "./sse.js";
+export type { Credentials, EventStream, ReconnectOptions, SseMessage } from "./sse.js";
 export type { components, paths } from "./schema.js";
 
 // ---------------------------------------------------------------------------
@@ -91,8 +91,15 @@ export type ChangeEvent =
 // ---------------------------------------------------------------------------
 // Options.
 
+/** What the client needs of an `EventSource` (the browser's fits). */
+export interface EventSourceLike {
+  readonly readyState: number;
+  addEventListener(type: string, listener: (event: { data?: unknown }) => void): void;
+  close(): void;
+}
+
 /** A constructor compatible with the browser's `EventSource`. */
-export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSource;
+export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
 
 type Lazy<T> = T | (() => T | Promise<T>);
 
@@ -113,7 +120,7 @@ export interface CalsyncClientOptions {
    */
   csrfToken?: Lazy<string | undefined>;
   /** `fetch` credentials; default `include` without a token, `omit` with one. */
-  credentials?: RequestCredentials;
+  credentials?: Credentials;
   /** The `fetch` to use (default: the global one). */
   fetch?: typeof fetch;
   /**
@@ -198,7 +205,7 @@ interface RequestSpec {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   /** `manual`: hand back 3xx answers instead of following them. */
-  redirect?: RequestRedirect;
+  redirect?: "follow" | "manual";
 }
 
 /** Creates a client. With no options: same origin, the browser's cookie session. */
@@ -233,7 +240,7 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
     return headers;
   };
 
-  const credentials = async (): Promise<RequestCredentials> =>
+  const credentials = async (): Promise<Credentials> =>
     options.credentials ?? ((await resolve(options.token)) ? "omit" : "include");
 
   const send = async (method: string, path: string, spec: RequestSpec = {}): Promise<Response> => {
@@ -333,7 +340,7 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
       });
       let closed = false;
       for (const name of ["ready", "change", "resync"]) {
-        source.addEventListener(name, (event) => dispatch(name, (event as MessageEvent<string>).data));
+        source.addEventListener(name, (event) => dispatch(name, String(event.data)));
       }
       source.addEventListener("error", () => {
         // EventSource reconnects by itself while CONNECTING; CLOSED is final

@@ -103,12 +103,15 @@ export interface ReconnectOptions {
   maxDelayMs?: number;
 }
 
+/** `fetch`'s `credentials` (spelled out, so the types need no DOM library). */
+export type Credentials = "include" | "omit" | "same-origin";
+
 export interface FetchStreamOptions extends ReconnectOptions {
   url: string;
   fetch: typeof fetch;
   /** Extra request headers, computed for every (re)connection. */
   headers?: () => Record<string, string> | Promise<Record<string, string>>;
-  credentials?: RequestCredentials;
+  credentials?: Credentials;
   /** A connection was established (200 with `text/event-stream`). */
   onOpen?: () => void;
   onMessage: (message: SseMessage) => void;

@@ -68,3 +68,7 @@ export async function server(): Promise<void> {
   );
   subscription.close();
 }
+
+/** The browser's EventSource fits the option's type. */
+export const withNativeEventSource = () =>
+  createCalsyncClient({ EventSource: globalThis.EventSource, credentials: "same-origin" });
