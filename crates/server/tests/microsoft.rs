@@ -417,6 +417,62 @@ async fn changes_and_removals_arrive_through_delta_tokens(kind: BackendKind) {
     assert_eq!(gone.len(), 1, "{series_before:?} -> {series_after:?}");
     assert_eq!(gone[0].parse::<Timestamp>().unwrap(), occurrence_start);
     assert_eq!(series_after.len() + 1, series_before.len());
+
+    // Renaming the series renames every occurrence; moving a single event
+    // past the window's end takes it out; deleting the series takes every
+    // occurrence (and its moved one) with it.
+    ms.emulator
+        .ms_patch_event(
+            MORGAN,
+            MORGAN_CALENDAR,
+            MORGAN_WEEKLY,
+            json!({"subject": "Team sync (new agenda)"}),
+        )
+        .unwrap();
+    ms.emulator
+        .ms_insert_event(
+            MORGAN,
+            MORGAN_CALENDAR,
+            graph_event("AAMkAGmoving", "Moving away", 4),
+        )
+        .unwrap();
+    ms.sync(&token).await;
+    let renamed = ms.events_between(&token, range.0, range.1).await;
+    assert!(weekly_in(&renamed).is_empty(), "{renamed:?}");
+    assert_eq!(
+        renamed
+            .iter()
+            .filter(|e| e["title"] == "Team sync (new agenda)")
+            .count(),
+        series_after.len()
+    );
+    let far = graph_event("AAMkAGmoving", "Moving away", 500);
+    ms.emulator
+        .ms_patch_event(
+            MORGAN,
+            MORGAN_CALENDAR,
+            "AAMkAGmoving",
+            json!({"start": far["start"], "end": far["end"]}),
+        )
+        .unwrap();
+    ms.emulator
+        .ms_delete_event(MORGAN, MORGAN_CALENDAR, MORGAN_WEEKLY)
+        .unwrap();
+    let connections = ms.sync(&token).await;
+    assert_eq!(connections[0]["status"], "ok", "{connections}");
+    let now = Timestamp::now();
+    let left: Vec<String> = ms
+        .events_between(
+            &token,
+            now - SignedDuration::from_hours(24 * 59),
+            now + SignedDuration::from_hours(24 * 399),
+        )
+        .await
+        .iter()
+        .map(|e| e["title"].as_str().unwrap().to_owned())
+        .filter(|t| t.starts_with("Team sync") || t == "Moving away")
+        .collect();
+    assert_eq!(left, Vec::<String>::new());
 }
 
 async fn the_rotated_refresh_token_is_stored_on_every_refresh_and_survives_a_restart(
