@@ -3,6 +3,8 @@
 //! stored unless every step succeeds; the new connection is due for its
 //! first sync at once.
 
+mod caldav;
+mod ics;
 mod oauth;
 
 use calsync_core::model::{ConnectionId, UserId};
@@ -12,6 +14,8 @@ use crate::live::Change;
 use crate::providers::NotConfigured;
 use crate::state::AppState;
 
+pub use caldav::{connect_caldav, login_from_secret, CaldavCredentials};
+pub use ics::{subscribe_ics, IcsFeed, FEED_CALENDAR};
 pub use oauth::{finish_oauth, revoke, start_oauth, Callback};
 
 /// Why connecting failed; each has a message the Settings page shows.
@@ -32,6 +36,13 @@ pub enum ConnectError {
         "calendar access was not granted: connect again and allow calsync to see your calendars"
     )]
     MissingScope,
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(
+        "the server refused this username and password (Apple iCloud: use an app-specific \
+         password from appleid.apple.com, not your Apple ID password)"
+    )]
+    WrongPassword,
     #[error("the provider refused: {0}")]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -47,6 +58,8 @@ impl ConnectError {
             Self::BadState => "bad_state",
             Self::NoRefreshToken => "no_refresh_token",
             Self::MissingScope => "missing_scope",
+            Self::Invalid(_) => "invalid_input",
+            Self::WrongPassword => "wrong_credentials",
             Self::Provider(_) => "provider_error",
             Self::Store(_) => "internal",
         }

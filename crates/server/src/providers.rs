@@ -5,7 +5,9 @@
 use calsync_core::changes::ChangePage;
 use calsync_core::model::{Provider, RemoteCalendar};
 use calsync_core::recur::Window;
+use calsync_providers::caldav::{CaldavClient, CaldavConfig};
 use calsync_providers::google::{GoogleClient, GoogleConfig};
+use calsync_providers::ics::{IcsClient, IcsConfig};
 use calsync_providers::microsoft::{MicrosoftClient, MicrosoftConfig};
 use calsync_providers::oauth::TokenSet;
 use calsync_providers::{EventsCursor, ProviderError};
@@ -13,11 +15,14 @@ use secrecy::SecretString;
 
 use crate::config::Config;
 
-/// One client per configured provider; `None` when not configured.
-#[derive(Debug, Clone, Default)]
+/// One client per provider: the OAuth ones only when configured; CalDAV and
+/// ICS need no registration and are always there.
+#[derive(Debug, Clone)]
 pub struct Providers {
     pub google: Option<GoogleClient>,
     pub microsoft: Option<MicrosoftClient>,
+    pub caldav: CaldavClient,
+    pub ics: IcsClient,
 }
 
 impl Providers {
@@ -52,7 +57,27 @@ impl Providers {
             })?),
             None => None,
         };
-        Ok(Self { google, microsoft })
+        Ok(Self {
+            google,
+            microsoft,
+            ..Self::without_oauth(config.allow_private_addresses)?
+        })
+    }
+
+    /// CalDAV and ICS only: what every server offers with no registration.
+    pub fn without_oauth(allow_private_addresses: bool) -> Result<Self, ProviderError> {
+        Ok(Self {
+            google: None,
+            microsoft: None,
+            caldav: CaldavClient::new(CaldavConfig {
+                allow_private_addresses,
+                ..CaldavConfig::default()
+            })?,
+            ics: IcsClient::new(IcsConfig {
+                allow_private_addresses,
+                ..IcsConfig::default()
+            })?,
+        })
     }
 
     /// The OAuth client of `provider`, when this server is configured for it.

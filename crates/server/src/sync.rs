@@ -55,6 +55,10 @@ enum SyncError {
     NotConfigured(#[from] NotConfigured),
     #[error("no refresh token is stored; reconnect the account")]
     NoRefreshToken,
+    #[error("the stored login cannot be read; connect the account again")]
+    NoCredential,
+    #[error("the server refused the stored password; connect the account again with a new one")]
+    PasswordRefused,
 }
 
 /// Everything a sync needs; cheap to clone.
@@ -178,7 +182,9 @@ impl SyncEngine {
                 tracing::warn!(connection = %claim.connection_id, error = %err, "sync failed");
                 let status = match &err {
                     SyncError::Provider(e) if e.needs_reauth() => ConnectionStatus::NeedsReauth,
-                    SyncError::NoRefreshToken => ConnectionStatus::NeedsReauth,
+                    SyncError::NoRefreshToken
+                    | SyncError::NoCredential
+                    | SyncError::PasswordRefused => ConnectionStatus::NeedsReauth,
                     _ => ConnectionStatus::Error,
                 };
                 let next = match &err {

@@ -391,7 +391,7 @@ async fn the_window_is_re_anchored_when_it_moved_more_than_a_week(kind: BackendK
         store: ms.app.store().await,
         providers: Providers {
             microsoft: Some(MicrosoftClient::new(config).unwrap()),
-            ..Providers::default()
+            ..Providers::without_oauth(false).unwrap()
         },
         clock: Arc::new(FixedClock(later)),
         changes: ChangeFeed::default(),

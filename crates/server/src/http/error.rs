@@ -9,6 +9,7 @@ use calsync_store::StoreError;
 use serde::Serialize;
 
 use crate::accounts::AccountError;
+use crate::connect::ConnectError;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,24 @@ pub enum AppError {
     /// 500: a failure of the server itself; details are logged, not shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<ConnectError> for AppError {
+    fn from(err: ConnectError) -> Self {
+        use calsync_providers::ProviderError;
+        match err {
+            ConnectError::NotConfigured(what) => {
+                Self::ProviderNotConfigured(what.0, "its client id")
+            }
+            ConnectError::Store(store) => store.into(),
+            ConnectError::Invalid(message) => Self::invalid("invalid_input", message),
+            ConnectError::WrongPassword => Self::invalid("wrong_credentials", err.to_string()),
+            ConnectError::Provider(
+                ref provider @ (ProviderError::ForbiddenAddress { .. } | ProviderError::Setup(_)),
+            ) => Self::invalid("invalid_url", provider.to_string()),
+            other => Self::BadGateway(other.to_string()),
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -3,17 +3,33 @@
 //! every provider through this one shape.
 
 use calsync_core::changes::ChangePage;
-use calsync_core::model::{Connection, RemoteCalendar, UserId};
+use calsync_core::model::{Connection, Provider, RemoteCalendar, UserId};
 use calsync_core::recur::Window;
-use calsync_providers::EventsCursor;
+use calsync_providers::caldav::{CaldavClient, CaldavLogin};
+use calsync_providers::ics::IcsClient;
+use calsync_providers::{EventsCursor, ProviderError};
 use calsync_store::Claim;
+use secrecy::SecretString;
 
 use super::oauth::OAuthSession;
 use super::{SyncEngine, SyncError, Tally};
+use crate::connect::{login_from_secret, FEED_CALENDAR};
 
 /// A provider client bound to one connection's credential.
 pub(super) enum Source<'a> {
     OAuth(OAuthSession<'a>),
+    Caldav {
+        client: &'a CaldavClient,
+        login: CaldavLogin,
+        user: UserId,
+    },
+    /// A feed is one calendar, named when it was subscribed.
+    Ics {
+        client: &'a IcsClient,
+        url: SecretString,
+        name: String,
+        user: UserId,
+    },
 }
 
 impl<'a> Source<'a> {
@@ -23,19 +39,43 @@ impl<'a> Source<'a> {
         claim: Claim,
         connection: &Connection,
     ) -> Result<Self, SyncError> {
-        let api = engine.providers.oauth(connection.provider)?;
-        Ok(Self::OAuth(OAuthSession::new(engine, api, claim)))
+        let user = claim.user_id;
+        let secret = || async {
+            let tokens = engine
+                .store
+                .connection_tokens(user, claim.connection_id)
+                .await?;
+            tokens.access_token.ok_or(SyncError::NoCredential)
+        };
+        Ok(match connection.provider {
+            Provider::Google | Provider::Microsoft => {
+                let api = engine.providers.oauth(connection.provider)?;
+                Self::OAuth(OAuthSession::new(engine, api, claim))
+            }
+            Provider::Caldav => Self::Caldav {
+                client: &engine.providers.caldav,
+                login: login_from_secret(&secret().await?).ok_or(SyncError::NoCredential)?,
+                user,
+            },
+            Provider::Ics => Self::Ics {
+                client: &engine.providers.ics,
+                url: secret().await?,
+                name: connection.account_email.clone().unwrap_or_default(),
+                user,
+            },
+        })
     }
 
     pub fn user(&self) -> UserId {
         match self {
             Self::OAuth(session) => session.claim.user_id,
+            Self::Caldav { user, .. } | Self::Ics { user, .. } => *user,
         }
     }
 
     /// Whether every changed listing is the whole calendar again (a feed).
     pub fn is_snapshot(&self) -> bool {
-        false
+        matches!(self, Self::Ics { .. })
     }
 
     /// The account's calendars.
@@ -48,6 +88,18 @@ impl<'a> Source<'a> {
                     })
                     .await
             }
+            Self::Caldav { client, login, .. } => {
+                tally.requests += 1;
+                client.list_calendars(login).await.map_err(caldav_error)
+            }
+            Self::Ics { name, .. } => Ok(vec![RemoteCalendar {
+                external_id: FEED_CALENDAR.to_owned(),
+                name: name.clone(),
+                color: None,
+                timezone: None,
+                is_primary: true,
+                access_role: Some("reader".to_owned()),
+            }]),
         }
     }
 
@@ -67,6 +119,26 @@ impl<'a> Source<'a> {
                     })
                     .await
             }
+            Self::Caldav { client, login, .. } => {
+                tally.requests += 1;
+                client
+                    .list_events_page(login, calendar, cursor)
+                    .await
+                    .map_err(caldav_error)
+            }
+            Self::Ics { client, url, .. } => {
+                tally.requests += 1;
+                Ok(client.fetch_page(url, cursor).await?)
+            }
         }
+    }
+}
+
+/// A password that worked at connect time and no longer does was changed or
+/// revoked (Apple: app-specific passwords are revoked with a password change).
+fn caldav_error(err: ProviderError) -> SyncError {
+    match err {
+        ProviderError::Unauthorized => SyncError::PasswordRefused,
+        other => SyncError::Provider(other),
     }
 }

@@ -1,9 +1,8 @@
 //! Connecting providers: Google and Microsoft OAuth, CalDAV logins, ICS feeds.
 //!
-//! Google is connected through [`crate::connect`]. The other paths and their
-//! bodies are final; the provider work behind them arrives with each provider.
-//! Until then each answers a clear JSON error: 503 `provider_not_configured`
-//! when the server lacks the provider's client id, else 501 `not_implemented`.
+//! Thin handlers over [`crate::connect`]: OAuth providers answer 503
+//! `provider_not_configured` when the server lacks their client id; CalDAV
+//! and ICS need no registration.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -11,10 +10,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use calsync_core::model::Provider;
+use axum::http::StatusCode;
+use calsync_core::model::{ConnectionId, Provider, UserId};
+use secrecy::SecretString;
 
 use crate::config::OAuthProvider;
 use crate::connect;
+use crate::http::api::connections::ConnectionJson;
 use crate::http::auth::{ApiUser, PageSession};
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::{Json, Query};
@@ -141,7 +143,7 @@ async fn authorize(
 ) -> Result<Response, AppError> {
     let url = connect::start_oauth(state, user.id, provider)
         .await
-        .map_err(connect_error)?;
+        .map_err(AppError::from)?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -176,25 +178,19 @@ async fn callback_to_settings(
     }
 }
 
-fn connect_error(err: connect::ConnectError) -> AppError {
-    match err {
-        connect::ConnectError::NotConfigured(what) => {
-            AppError::ProviderNotConfigured(what.0, "its client id")
-        }
-        connect::ConnectError::Store(store) => store.into(),
-        other => AppError::BadGateway(other.to_string()),
-    }
-}
-
-/// Connects a CalDAV account (Apple iCloud, Fastmail, Nextcloud, ...).
+/// Connects a CalDAV account (Apple iCloud, Fastmail, Nextcloud, ...):
+/// discovers its calendars with the given login, stores it sealed, and
+/// starts the first sync.
 #[utoipa::path(post, path = "/api/calendar/caldav/connect/", tag = "providers", request_body = CaldavConnectRequest,
-    responses((status = 201, description = "the new connection"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 501, body = ErrorBody)))]
+    responses((status = 201, body = ConnectionJson, description = "the new (or reconnected) connection"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "wrong_credentials, invalid_url, invalid_input"),
+        (status = 502, body = ErrorBody)))]
 pub async fn caldav_connect(
-    _user: ApiUser,
+    State(state): State<AppState>,
+    user: ApiUser,
     Json(body): Json<CaldavConnectRequest>,
-) -> Result<(), AppError> {
+) -> Result<(StatusCode, Json<ConnectionJson>), AppError> {
     http_url("server_url", &body.server_url, &["https", "http"])?;
     if body.username.is_empty() || body.password.is_empty() {
         return Err(AppError::invalid(
@@ -202,22 +198,48 @@ pub async fn caldav_connect(
             "username and password are required",
         ));
     }
-    Err(AppError::NotImplemented(
-        "CalDAV accounts arrive with the CalDAV provider",
-    ))
+    let credentials = connect::CaldavCredentials {
+        server_url: body.server_url,
+        username: body.username,
+        password: SecretString::from(body.password),
+    };
+    let id = connect::connect_caldav(&state, user.id, credentials).await?;
+    created(&state, user.id, id).await
 }
 
-/// Subscribes to an ICS feed.
+/// Subscribes to an ICS feed (`webcal://` accepted): fetches it once to
+/// check it, stores the URL sealed, and starts the first sync.
 #[utoipa::path(post, path = "/api/calendar/ics/subscribe/", tag = "providers", request_body = IcsSubscribeRequest,
-    responses((status = 201, description = "the new connection"), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 501, body = ErrorBody)))]
+    responses((status = 201, body = ConnectionJson, description = "the new (or existing) subscription"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "invalid_url, invalid_input"),
+        (status = 502, body = ErrorBody, description = "the feed could not be fetched or read")))]
 pub async fn ics_subscribe(
-    _user: ApiUser,
+    State(state): State<AppState>,
+    user: ApiUser,
     Json(body): Json<IcsSubscribeRequest>,
-) -> Result<(), AppError> {
-    http_url("url", &body.url, &["https", "http", "webcal"])?;
-    Err(AppError::NotImplemented(
-        "ICS feed subscriptions arrive with the ICS provider",
-    ))
+) -> Result<(StatusCode, Json<ConnectionJson>), AppError> {
+    http_url("url", &body.url, &["https", "http", "webcal", "webcals"])?;
+    let feed = connect::IcsFeed {
+        url: body.url,
+        name: body.name,
+    };
+    let id = connect::subscribe_ics(&state, user.id, feed).await?;
+    created(&state, user.id, id).await
+}
+
+/// 201 with the connection as the connections list shows it.
+async fn created(
+    state: &AppState,
+    user: UserId,
+    id: ConnectionId,
+) -> Result<(StatusCode, Json<ConnectionJson>), AppError> {
+    let connection = state
+        .store
+        .list_connections(user)
+        .await?
+        .into_iter()
+        .find(|c| c.connection.id == id)
+        .ok_or(AppError::NotFound("connection"))?;
+    Ok((StatusCode::CREATED, Json(connection.into())))
 }
