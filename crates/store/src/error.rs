@@ -5,7 +5,7 @@ use crate::seal::SealError;
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error")]
+    #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("not found")]
     NotFound,

@@ -46,7 +46,7 @@ impl Store {
     pub async fn rotate_keys(&self) -> Result<RotationReport> {
         let mut report = RotationReport::default();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(crate::write_begin(pool)).await?;
             let rows: Vec<SealedTokens> = sqlx::query_as(
                 "SELECT id, user_id, provider, account_id, access_token, refresh_token FROM connections",
             )

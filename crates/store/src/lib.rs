@@ -85,6 +85,28 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// How a transaction that will write begins on each backend. On SQLite it
+/// is `BEGIN IMMEDIATE`, which takes the write lock up front and waits for it
+/// per `busy_timeout`: a deferred transaction that reads first fails at once
+/// with SQLITE_BUSY when another connection wrote after its read, whatever
+/// the timeout.
+pub(crate) trait WriteBegin: sqlx::Database {
+    const BEGIN: &'static str;
+}
+
+impl WriteBegin for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteBegin for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN";
+}
+
+/// The statement that begins a writing transaction on `pool`'s backend.
+pub(crate) fn write_begin<DB: WriteBegin>(_pool: &sqlx::Pool<DB>) -> &'static str {
+    DB::BEGIN
+}
+
 /// The database, with the keys that seal the secrets in it.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -145,7 +145,7 @@ impl Store {
         let ok = result.status == ConnectionStatus::Ok;
         let outcome = if ok { "ok" } else { result.status.as_str() };
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(crate::write_begin(pool)).await?;
             sqlx::query("UPDATE sync_runs SET finished_at = $1, outcome = $2, requests = $3, changes = $4, error = $5 WHERE id = $6")
                 .bind(to_secs(now))
                 .bind(outcome)

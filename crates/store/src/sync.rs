@@ -224,7 +224,7 @@ impl Store {
         let zone = page.window.floating_zone.clone();
         let mut outcome = PageOutcome::default();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(crate::write_begin(pool)).await?;
             if page.starts_full_round {
                 sqlx::query("UPDATE calendars SET sync_round = sync_round + 1 WHERE id = $1 AND user_id = $2")
                     .bind(calendar.0).bind(user.0).execute(&mut *tx).await?;
@@ -370,7 +370,7 @@ impl Store {
         let zone = window.floating_zone.clone();
         let wanted = to_secs(window.to) - 86_400;
         let extended = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(crate::write_begin(pool)).await?;
             let state: Option<(Option<i64>,)> =
                 sqlx::query_as("SELECT horizon_end FROM calendars WHERE id = $1 AND user_id = $2")
                     .bind(calendar.0).bind(user.0).fetch_optional(&mut *tx).await?;
