@@ -3,7 +3,11 @@
 # and the TypeScript client's types from it (clients/typescript/src/schema.d.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run --quiet -p calsync-server -- openapi > docs/openapi.json
+# Through a temporary file: a failed build must not leave an empty document.
+generated="$(mktemp)"
+trap 'rm -f "$generated"' EXIT
+cargo run --quiet -p calsync-server -- openapi > "$generated"
+mv "$generated" docs/openapi.json
 echo "wrote docs/openapi.json"
 if command -v npm >/dev/null 2>&1; then
   (
