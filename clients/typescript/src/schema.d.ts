@@ -93,7 +93,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Connects a CalDAV account (Apple iCloud, Fastmail, Nextcloud, ...). */
+        /**
+         * Connects a CalDAV account (Apple iCloud, Fastmail, Nextcloud, ...):
+         *     discovers its calendars with the given login, stores it sealed, and
+         *     starts the first sync.
+         */
         post: operations["caldav_connect"];
         delete?: never;
         options?: never;
@@ -110,7 +114,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Subscribes to an ICS feed. */
+        /**
+         * Subscribes to an ICS feed (`webcal://` accepted): fetches it once to
+         *     check it, stores the URL sealed, and starts the first sync.
+         */
         post: operations["ics_subscribe"];
         delete?: never;
         options?: never;
@@ -603,12 +610,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the new connection */
+            /** @description the new (or reconnected) connection */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ConnectionJson"];
+                };
             };
             400: {
                 headers: {
@@ -634,6 +643,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description wrong_credentials, invalid_url, invalid_input */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -642,7 +652,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            501: {
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -665,12 +675,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the new connection */
+            /** @description the new (or existing) subscription */
             201: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ConnectionJson"];
+                };
             };
             400: {
                 headers: {
@@ -696,6 +708,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description invalid_url, invalid_input */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -704,7 +717,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            501: {
+            /** @description the feed could not be fetched or read */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
