@@ -97,9 +97,10 @@
 
   // ---- The event stream -------------------------------------------------
   var backoff = 1000;
+  var source = null;
   function connect() {
-    if (!live || !window.EventSource) return;
-    var source = new EventSource("/api/calendar/events/stream/");
+    if (!live || !window.EventSource || source) return;
+    source = new EventSource("/api/calendar/events/stream/");
     source.addEventListener("ready", function () {
       backoff = 1000;
       setIndicator("on");
@@ -110,15 +111,26 @@
     source.addEventListener("resync", function () { schedule(0); });
     source.onerror = function () {
       setIndicator("off");
-      if (source.readyState === EventSource.CLOSED) {
+      if (source && source.readyState === EventSource.CLOSED) {
         // The browser gave up (e.g. the server answered an error): retry
         // ourselves, waiting longer each time.
+        source = null;
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 60000);
       }
     };
   }
+  function disconnect() {
+    if (source) { source.close(); source = null; }
+  }
   connect();
+  // A page kept in the back/forward cache must not hold its stream open:
+  // browsers allow few connections per host, and a held one stalls the
+  // next pages. Reopen (and catch up) when the page is shown again.
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) connect();
+  });
   if (live && live.getAttribute("data-live") === "settings") {
     // Keeps "synced N minutes ago" true while the page stays open.
     setInterval(function () { if (!document.hidden) schedule(); }, 60000);

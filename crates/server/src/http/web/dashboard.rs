@@ -170,8 +170,7 @@ pub fn time_text(start: EventTime, end: EventTime, day: Date, tz: &TimeZone) -> 
             } else {
                 let days = first.until(last).map_or(0, |s| s.get_days()) + 1;
                 format!(
-                    "All day · {} – {} ({days} days)",
-                    first.strftime("%a %-d %b"),
+                    "All day · {days} days, until {}",
                     last.strftime("%a %-d %b")
                 )
             }
@@ -341,7 +340,7 @@ mod tests {
         );
         assert_eq!(
             time_text(d(2026, 12, 8), d(2026, 12, 11), day, &ny),
-            "All day · Tue 8 Dec – Thu 10 Dec (3 days)"
+            "All day · 3 days, until Thu 10 Dec"
         );
     }
 
