@@ -38,7 +38,7 @@
   function schedule(delay) {
     if (!live) return;
     clearTimeout(timer);
-    timer = setTimeout(refresh, delay === undefined ? 120 : delay);
+    timer = setTimeout(refresh, delay === undefined ? 25 : delay);
   }
 
   function busyEditing() {
