@@ -23,7 +23,7 @@ use calsync_emulator::Fault;
 use calsync_store::BackendKind;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
-use jiff::{ToSpan, Zoned};
+use jiff::{Timestamp, ToSpan, Zoned};
 use serde_json::{json, Value};
 use support::google::GoogleApp;
 use support::{json, TestApp};
@@ -601,6 +601,165 @@ async fn pages_work_without_javascript_and_answer_errors_as_pages() {
             .unwrap()
             .contains("immutable"));
     }
+}
+
+/// Posts a page form as a browser without JavaScript would (same origin,
+/// session cookie) and follows the 303 with the flash cookie it set; returns
+/// the page it leads to.
+async fn post_and_follow(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> String {
+    let response = app
+        .http
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("origin", "http://localhost:8000")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{path}");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let flash = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("calsync_flash="))
+        .unwrap_or_default();
+    app.http
+        .get(app.url(location.split('#').next().unwrap()))
+        .header("cookie", format!("{cookie}; {flash}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_and_caldav_accounts_connect_through_the_settings_forms() {
+    let Some(app) = TestApp::start_with(
+        BackendKind::Sqlite,
+        &[
+            ("CALSYNC_ALLOW_PRIVATE_ADDRESSES", "true"),
+            ("CALSYNC_SYNC_INTERVAL", "1h"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    app.add_user("alice");
+    let token = app.token("alice");
+    let (cookie, csrf) = app.login("alice").await;
+
+    // A feed served by the test.
+    let start =
+        Timestamp::now().round(jiff::Unit::Hour).unwrap() + jiff::SignedDuration::from_hours(26);
+    let end = start + jiff::SignedDuration::from_hours(1);
+    let ics = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\nX-WR-CALNAME:Club feed\r\n\
+         BEGIN:VEVENT\r\nUID:match@club\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{}\r\nDTEND:{}\r\n\
+         SUMMARY:Home match\r\nLOCATION:Stadium\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        start.strftime("%Y%m%dT%H%M%SZ"),
+        end.strftime("%Y%m%dT%H%M%SZ")
+    );
+    let feed = axum::Router::new().route(
+        "/club.ics",
+        axum::routing::get(move || {
+            let ics = ics.clone();
+            async move { ([("content-type", "text/calendar")], ics) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed_url = format!("http://{}/club.ics", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, feed).await });
+
+    let bad = post_and_follow(
+        &app,
+        &cookie,
+        "/settings/ics",
+        &[
+            ("csrf_token", &csrf),
+            ("url", "ftp://example.com/x.ics"),
+            ("name", ""),
+        ],
+    )
+    .await;
+    assert!(bad.contains("notice error"), "a message, not JSON: {bad}");
+    assert!(bad.contains("id=\"no-connections\""));
+
+    let page = post_and_follow(
+        &app,
+        &cookie,
+        "/settings/ics",
+        &[("csrf_token", &csrf), ("url", &feed_url), ("name", "")],
+    )
+    .await;
+    assert!(page.contains("Feed subscribed"), "{page}");
+    assert!(page.contains("ICS feed") && page.contains("Club feed"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, connections) = json(
+            app.get("/api/calendar/connections/", &token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if connections[0]["status"] == "ok" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the feed did not sync: {connections}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dashboard = app
+        .http
+        .get(app.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(dashboard.contains("Home match") && dashboard.contains("Stadium"));
+    assert!(dashboard.contains("ICS feed"));
+
+    // A CalDAV server that is not there: the form says so, nothing is stored.
+    let page = post_and_follow(
+        &app,
+        &cookie,
+        "/settings/caldav",
+        &[
+            ("csrf_token", &csrf),
+            ("server_url", "http://127.0.0.1:9/dav/"),
+            ("username", "alice"),
+            ("password", "app-password"),
+        ],
+    )
+    .await;
+    assert!(
+        page.contains("Could not connect to that CalDAV server"),
+        "{page}"
+    );
+    assert!(!page.contains("data-provider=\"caldav\""));
+    let empty = post_and_follow(
+        &app,
+        &cookie,
+        "/settings/caldav",
+        &[
+            ("csrf_token", &csrf),
+            ("server_url", "https://caldav.icloud.com"),
+            ("username", "a@b.c"),
+            ("password", ""),
+        ],
+    )
+    .await;
+    assert!(empty.contains("Fill in the server URL, the username and the password."));
 }
 
 /// Reads Server-Sent Events until one named `name` arrives; returns its data.

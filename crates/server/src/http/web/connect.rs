@@ -1,15 +1,18 @@
-//! The CalDAV / iCloud and ICS forms' calls into [`crate::connect`], turned
-//! into a message for the Settings page.
+//! The CalDAV / iCloud and ICS forms' calls into [`crate::connect`] (the same
+//! functions as the JSON API's), turned into a message for Settings.
 
 use calsync_core::model::UserId;
+use secrecy::SecretString;
 
-use super::forms::Flash;
+use super::forms::{error_flash, Flash};
+use crate::connect::{self, CaldavCredentials, IcsFeed};
+use crate::http::error::AppError;
 use crate::state::AppState;
 
 /// Connects a CalDAV account (Apple iCloud with an app-specific password).
 pub async fn caldav(
-    _state: &AppState,
-    _user: UserId,
+    state: &AppState,
+    user: UserId,
     server_url: String,
     username: String,
     password: String,
@@ -17,17 +20,50 @@ pub async fn caldav(
     if server_url.trim().is_empty() || username.trim().is_empty() || password.is_empty() {
         return Flash::error("Fill in the server URL, the username and the password.");
     }
-    Flash::error(
-        "This server cannot connect CalDAV accounts yet: CalDAV support arrives with its provider.",
-    )
+    let icloud = server_url.contains("icloud.com");
+    let credentials = CaldavCredentials {
+        server_url: server_url.trim().to_owned(),
+        username,
+        password: SecretString::from(password),
+    };
+    match connect::connect_caldav(state, user, credentials).await {
+        Ok(_) => Flash::ok(if icloud {
+            "Apple iCloud connected. The first sync is running."
+        } else {
+            "CalDAV account connected. The first sync is running."
+        }),
+        Err(err) => {
+            tracing::info!(user = %user, error = %err, "connecting CalDAV failed");
+            match AppError::from(err) {
+                AppError::BadGateway(detail) => Flash::error(format!(
+                    "Could not connect to that CalDAV server: check its address and try again ({detail})."
+                )),
+                other => error_flash(other),
+            }
+        }
+    }
 }
 
 /// Subscribes to an ICS feed.
-pub async fn ics(_state: &AppState, _user: UserId, url: String, _name: Option<String>) -> Flash {
+pub async fn ics(state: &AppState, user: UserId, url: String, name: Option<String>) -> Flash {
     if url.trim().is_empty() {
         return Flash::error("Fill in the feed's URL.");
     }
-    Flash::error(
-        "This server cannot subscribe to ICS feeds yet: feed support arrives with its provider.",
-    )
+    let feed = IcsFeed {
+        url: url.trim().to_owned(),
+        name,
+    };
+    match connect::subscribe_ics(state, user, feed).await {
+        Ok(_) => Flash::ok("Feed subscribed. Its events appear as soon as the first sync is done."),
+        // The URL may embed a key: the log gets the error, never the URL.
+        Err(err) => {
+            tracing::info!(user = %user, error = %err, "subscribing to a feed failed");
+            match AppError::from(err) {
+                AppError::BadGateway(detail) => Flash::error(format!(
+                    "Could not read a calendar at that address: check the URL and try again ({detail})."
+                )),
+                other => error_flash(other),
+            }
+        }
+    }
 }

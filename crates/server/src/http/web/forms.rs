@@ -198,6 +198,32 @@ impl Flash {
     }
 }
 
+/// The message a failed form action shows: the error's own (safe to show)
+/// text, or for a failure of the server itself a hint, with the details
+/// logged instead.
+pub fn error_flash(err: AppError) -> Flash {
+    match &err {
+        AppError::Internal(source) => {
+            tracing::error!(error = %ErrorChain(source.as_ref()), "form action failed");
+            Flash::error("Something went wrong on the server. It has been logged; please try again in a moment.")
+        }
+        AppError::Unavailable => {
+            Flash::error("The database is unavailable right now. Please try again in a moment.")
+        }
+        other => {
+            let text = other.to_string();
+            let mut chars = text.chars();
+            let mut text: String = chars
+                .next()
+                .map_or(String::new(), |c| c.to_uppercase().chain(chars).collect());
+            if !text.ends_with(['.', '!', '?']) {
+                text.push('.');
+            }
+            Flash::error(text)
+        }
+    }
+}
+
 /// A 303 to `to` carrying `flash` to the page that follows.
 pub fn redirect_with(state: &AppState, to: &str, flash: Flash) -> Response {
     let secure = if state.config.is_https() {

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::dashboard::provider_name;
 use super::forms::{
-    form_user, html_page, redirect_with, shown, take_flash, Flash, PageError, WebForm, WebPath,
-    WebSession,
+    error_flash, form_user, html_page, redirect_with, shown, take_flash, Flash, PageError, WebForm,
+    WebPath, WebSession,
 };
 use super::html::{csrf_field, escape, safe_color, swatch};
 use super::layout::{page, Nav};
@@ -47,6 +47,9 @@ impl SettingsQuery {
             }
             (_, Some("not_configured")) => {
                 "This provider is not configured on the server. Ask your administrator to set its client id and secret."
+            }
+            (_, Some("missing_scope")) => {
+                "Calendar access was not granted. Connect again and allow calsync to see your calendars."
             }
             (_, Some("internal")) => "Connecting failed on the server. Please try again in a moment.",
             (_, Some(_)) => {
@@ -407,7 +410,7 @@ pub async fn update_calendar(
                 cal.name,
                 if cal.enabled { "shown" } else { "hidden" }
             )),
-            Err(err) => Flash::error(capitalise(&err.to_string())),
+            Err(err) => error_flash(err),
         };
     redirect_with(&state, &format!("/settings#calendar-{id}"), flash)
 }
@@ -432,7 +435,7 @@ pub async fn sync_now(
     };
     let flash = match calendars::request_sync(&state, user.id, Some(ConnectionId(id))).await {
         Ok(_) => Flash::ok("Sync started. The status below updates when it finishes."),
-        Err(err) => Flash::error(capitalise(&err.to_string())),
+        Err(err) => error_flash(err),
     };
     redirect_with(&state, &format!("/settings#connection-{id}"), flash)
 }
@@ -470,7 +473,7 @@ pub async fn disconnect(
                 "Disconnected {who}: its calendars and events are gone from calsync.{tail}"
             ))
         }
-        Err(err) => Flash::error(capitalise(&err.to_string())),
+        Err(err) => error_flash(err),
     };
     redirect_with(&state, "/settings", flash)
 }
@@ -496,7 +499,7 @@ pub async fn set_timezone(
     };
     let flash = match calendars::set_timezone(&state, user.id, &form.timezone).await {
         Ok(name) => Flash::ok(format!("Times are now shown in {name}.")),
-        Err(err) => Flash::error(capitalise(&err.to_string())),
+        Err(err) => error_flash(err),
     };
     redirect_with(&state, "/settings#timezone", flash)
 }
