@@ -292,7 +292,7 @@ async fn the_whole_story_in_a_browser(kind: BackendKind) {
     g.emulator
         .inject_fault(
             serde_json::from_value::<Fault>(
-                json!({"path_prefix": "/calendar/v3/", "count": 1, "delay_ms": 1500}),
+                json!({"path_prefix": "/calendar/v3/", "count": 1, "delay_ms": 3000}),
             )
             .unwrap(),
         )
