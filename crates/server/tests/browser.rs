@@ -431,6 +431,50 @@ async fn an_expired_refresh_token_shows_reconnect(kind: BackendKind) {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_reconnects_after_the_stream_drops() {
+    if !available() {
+        return;
+    }
+    let Some(mut g) = google_app(BackendKind::Sqlite).await else {
+        return;
+    };
+    g.app.add_user("alice");
+    let token = g.app.token("alice");
+    let b = Browser::start().await;
+    b.log_in(&g.app.base, "alice").await;
+    connect_google(&b, &g, true).await;
+    b.wait_text(".connection .status.ok", "Synced").await;
+    b.goto(&g.app.url("/")).await;
+    b.wait_text("#live-status", "Live").await;
+    b.js("window.__calsyncMarker = 7; return true", vec![])
+        .await;
+
+    // The server goes away (a crash, a deploy): the page says so ...
+    g.app.kill();
+    b.wait_text("#live-status", "Offline").await;
+    // ... a change happens meanwhile, and the server comes back.
+    let when = at(3, 16, 0, NY);
+    let (s, e) = timed(&when, 30);
+    g.emulator
+        .insert_event(
+            ALICE,
+            ALICE_WORK,
+            json!({"summary": "Made while offline", "start": s, "end": e}),
+        )
+        .unwrap();
+    g.restart();
+    start_sync(&g, &token).await;
+    g.wait_for_sync(&token).await;
+    // The stream reconnects by itself and the page catches up, no reload.
+    b.wait_text("#live-status", "Live").await;
+    shown_event(&b, "Made while offline").await;
+    assert_eq!(
+        b.js("return window.__calsyncMarker", vec![]).await,
+        json!(7)
+    );
+}
+
 // ---- Without a browser -------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
