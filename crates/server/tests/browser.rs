@@ -773,6 +773,69 @@ async fn feeds_and_caldav_accounts_connect_through_the_settings_forms() {
     assert!(dashboard.contains("Home match") && dashboard.contains("Stadium"));
     assert!(dashboard.contains("ICS feed"));
 
+    // Every Settings form works without JavaScript: switch + colour, Sync
+    // now, Disconnect.
+    let (_, list) = json(
+        app.get("/api/calendar/calendars/", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let calendar = list[0]["id"].as_i64().unwrap();
+    let connection = list[0]["connection_id"].as_i64().unwrap();
+    let page = post_and_follow(
+        &app,
+        &cookie,
+        &format!("/settings/calendars/{calendar}"),
+        &[("csrf_token", &csrf), ("color", "#1A2B3C")],
+    )
+    .await;
+    assert!(
+        page.contains("Club feed is hidden on the Dashboard."),
+        "{page}"
+    );
+    assert!(page.contains("value=\"#1a2b3c\""), "the colour, normalised");
+    let (_, list) = json(
+        app.get("/api/calendar/calendars/", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (list[0]["enabled"].clone(), list[0]["color"].clone()),
+        (json!(false), json!("#1a2b3c"))
+    );
+    let bad_colour = post_and_follow(
+        &app,
+        &cookie,
+        &format!("/settings/calendars/{calendar}"),
+        &[("csrf_token", &csrf), ("enabled", "on"), ("color", "red")],
+    )
+    .await;
+    assert!(
+        bad_colour.contains("Color must look like #1a73e8."),
+        "{bad_colour}"
+    );
+    let page = post_and_follow(
+        &app,
+        &cookie,
+        &format!("/settings/connections/{connection}/sync"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert!(page.contains("Sync started"));
+    let page = post_and_follow(
+        &app,
+        &cookie,
+        &format!("/settings/connections/{connection}/disconnect"),
+        &[("csrf_token", &csrf)],
+    )
+    .await;
+    assert!(page.contains("Disconnected Club feed"), "{page}");
+    assert!(page.contains("id=\"no-connections\""));
+
     // A CalDAV server that is not there: the form says so, nothing is stored.
     let page = post_and_follow(
         &app,
