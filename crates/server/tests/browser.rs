@@ -501,6 +501,17 @@ async fn pages_work_without_javascript_and_answer_errors_as_pages() {
     let html = settings.text().await.unwrap();
     assert!(html.contains("Calendar Integration") && html.contains("name=\"csrf_token\""));
     assert!(
+        !html.contains("id=\"connect-google\"")
+            && html.contains("Google Calendar is not configured"),
+        "no button for a provider the server is not configured for"
+    );
+    assert!(
+        html.contains("Connect Apple iCloud")
+            && html.contains("value=\"https://caldav.icloud.com\"")
+            && html.contains("Subscribe to a calendar feed (ICS)"),
+        "CalDAV and ICS need no configuration"
+    );
+    assert!(
         !html.contains("<script>") && !html.contains(" style="),
         "no inline script or style: the CSP forbids them"
     );
