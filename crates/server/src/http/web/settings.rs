@@ -276,7 +276,7 @@ fn connect_html(state: &AppState, csrf: &str) -> String {
     if available(state, Provider::Microsoft) {
         out.push_str(
             "<div class=\"card provider\"><h3>Outlook / Microsoft 365</h3>\
-             <p><a class=\"button primary\" id=\"connect-microsoft\" href=\"/api/calendar/microsoft/authorize/\">Connect Outlook</a></p></div>",
+             <p><a class=\"button primary\" id=\"connect-microsoft\" href=\"/api/calendar/microsoft/authorize/\">Connect Outlook / Microsoft 365</a></p></div>",
         );
     }
     let csrf = csrf_field(csrf);
