@@ -115,6 +115,9 @@
         // The browser gave up (e.g. the server answered an error): retry
         // ourselves, waiting longer each time.
         source = null;
+        // A refresh tells an ended session (it lands on the login form) from
+        // a server that is away (it fails and the indicator stays offline).
+        schedule(0);
         setTimeout(connect, backoff);
         backoff = Math.min(backoff * 2, 60000);
       }

@@ -516,6 +516,44 @@ async fn pages_work_without_javascript_and_answer_errors_as_pages() {
         "no inline script or style: the CSP forbids them"
     );
 
+    // Connecting a provider the server lacks says so on Settings, not in JSON.
+    let start = app
+        .http
+        .get(app.url("/settings/connect/google"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.headers()["location"], "/settings");
+    let flash = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = app
+        .http
+        .get(app.url("/settings"))
+        .header("cookie", format!("{cookie}; {flash}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Google Calendar is not configured on this server"),
+        "{page}"
+    );
+    let ended = app
+        .http
+        .get(app.url("/settings/connect/google"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.headers()["location"], "/login?next=/settings");
+
     // A form post answers 303 with a flash message shown once by the next page.
     let post = |path: &'static str, form: Vec<(&'static str, String)>| {
         app.http

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
             "/settings/connections/{id}/disconnect",
             post(settings::disconnect),
         )
+        .route("/settings/connect/{provider}", get(settings::start_connect))
         .route("/settings/caldav", post(settings::connect_caldav))
         .route("/settings/ics", post(settings::subscribe_ics))
         .route("/login", get(login::login_form).post(login::login))

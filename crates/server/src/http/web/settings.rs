@@ -160,13 +160,13 @@ fn reconnect_html(c: &ConnectionWithCalendars) -> String {
     let why = "The provider no longer accepts calsync's access: it was revoked, the password changed, or the sign-in expired. Your calendars keep their last synced events until you reconnect.";
     let action = match conn.provider {
         Provider::Google => format!(
-            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/api/calendar/google/authorize/\">Reconnect Google Calendar</a>\
+            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/settings/connect/google\">Reconnect Google Calendar</a>\
              <p class=\"hint\">Google OAuth apps left in <em>Testing</em> publishing status lose their refresh tokens after 7 days, \
              so they need reconnecting every week. Publish the app in the Google Cloud console to stop this.</p>",
             conn.id.0
         ),
         Provider::Microsoft => format!(
-            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/api/calendar/microsoft/authorize/\">Reconnect Outlook</a>",
+            "<a class=\"button primary\" id=\"reconnect-{}\" href=\"/settings/connect/microsoft\">Reconnect Outlook</a>",
             conn.id.0
         ),
         Provider::Caldav => "<p class=\"hint\">Disconnect, then connect again below with a new app-specific password.</p>".to_owned(),
@@ -268,7 +268,7 @@ fn connect_html(state: &AppState, csrf: &str) -> String {
     if available(state, Provider::Google) {
         out.push_str(
             "<div class=\"card provider\"><h3>Google Calendar</h3>\
-             <p><a class=\"button primary\" id=\"connect-google\" href=\"/api/calendar/google/authorize/\">Connect Google Calendar</a></p>\
+             <p><a class=\"button primary\" id=\"connect-google\" href=\"/settings/connect/google\">Connect Google Calendar</a></p>\
              <p class=\"hint\">You are sent to Google to allow read access, then back here. If this server's Google OAuth app is in \
              <em>Testing</em> status, Google expires its refresh tokens after 7 days and you will see <em>Reconnect</em> here weekly.</p></div>",
         );
@@ -276,7 +276,7 @@ fn connect_html(state: &AppState, csrf: &str) -> String {
     if available(state, Provider::Microsoft) {
         out.push_str(
             "<div class=\"card provider\"><h3>Outlook / Microsoft 365</h3>\
-             <p><a class=\"button primary\" id=\"connect-microsoft\" href=\"/api/calendar/microsoft/authorize/\">Connect Outlook / Microsoft 365</a></p></div>",
+             <p><a class=\"button primary\" id=\"connect-microsoft\" href=\"/settings/connect/microsoft\">Connect Outlook / Microsoft 365</a></p></div>",
         );
     }
     let csrf = csrf_field(csrf);
@@ -375,6 +375,35 @@ pub async fn settings(
         &main,
     );
     Ok(shown(html_page(StatusCode::OK, html), flash.as_ref()))
+}
+
+/// `GET /settings/connect/{provider}`: starts an OAuth connection (Google,
+/// Microsoft) through the same service as the API's `authorize`, but answers
+/// as a page: to the provider's consent page, to the login form when the
+/// session has ended, or back to Settings with a message.
+pub async fn start_connect(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebPath(provider): WebPath<String>,
+) -> Response {
+    let Some(user) = session.0 else {
+        return Redirect::to("/login?next=/settings").into_response();
+    };
+    let Some(provider @ (Provider::Google | Provider::Microsoft)) = Provider::parse(&provider)
+    else {
+        return redirect_with(
+            &state,
+            "/settings",
+            Flash::error("There is no such provider to connect with a sign-in."),
+        );
+    };
+    match crate::connect::start_oauth(&state, user.id, provider).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(err) => {
+            tracing::warn!(user = %user.id, provider = provider.as_str(), error = %err, "could not start connecting");
+            redirect_with(&state, "/settings", error_flash(err.into()))
+        }
+    }
 }
 
 /// Fields of the calendar form: the checkbox is absent when off.
