@@ -16,8 +16,8 @@ mod settings;
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware;
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
 use axum::Router;
 
 use crate::http::error::AppError;
@@ -29,21 +29,39 @@ pub use settings::settings;
 
 /// Every page route and the static assets.
 pub fn routes() -> Router<AppState> {
+    // A form's address opened directly (a bookmark, a typed URL) shows the
+    // page the form lives on rather than a 405.
+    let to_settings = || get(|| async { Redirect::to("/settings") });
     let pages = Router::new()
         .route("/", get(dashboard::dashboard))
         .route("/settings", get(settings::settings))
-        .route("/settings/timezone", post(settings::set_timezone))
-        .route("/settings/calendars/{id}", post(settings::update_calendar))
-        .route("/settings/connections/{id}/sync", post(settings::sync_now))
+        .route(
+            "/settings/timezone",
+            to_settings().post(settings::set_timezone),
+        )
+        .route(
+            "/settings/calendars/{id}",
+            to_settings().post(settings::update_calendar),
+        )
+        .route(
+            "/settings/connections/{id}/sync",
+            to_settings().post(settings::sync_now),
+        )
         .route(
             "/settings/connections/{id}/disconnect",
-            post(settings::disconnect),
+            to_settings().post(settings::disconnect),
         )
         .route("/settings/connect/{provider}", get(settings::start_connect))
-        .route("/settings/caldav", post(settings::connect_caldav))
-        .route("/settings/ics", post(settings::subscribe_ics))
+        .route(
+            "/settings/caldav",
+            to_settings().post(settings::connect_caldav),
+        )
+        .route("/settings/ics", to_settings().post(settings::subscribe_ics))
         .route("/login", get(login::login_form).post(login::login))
-        .route("/logout", post(login::logout))
+        .route(
+            "/logout",
+            get(|| async { Redirect::to("/") }).post(login::logout),
+        )
         .layer(middleware::from_fn(layout::page_headers));
     Router::new()
         .route("/static/app.css", get(layout::app_css))
