@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks for docs/BENCHMARKS.md, sections "Foundation" and "Google sync".
+# Benchmarks for docs/BENCHMARKS.md, sections "Foundation", "Google sync" and "Microsoft sync".
 #
 #   bench/run.sh [--skip-clean-build] [--calsync PATH] [sync-bench options...]
 #
@@ -10,11 +10,13 @@
 # 3. runs the driver: idle RSS and `GET /api/calendar/events/upcoming/` under wrk
 #    on an empty database, then the Google emulator: initial sync of 10,000 events,
 #    no-change syncs, a 90,000-event calendar and upcoming events over 100,000
-#    events, on SQLite and on PostgreSQL ($BENCH_POSTGRES_URL, default
+#    events; then the Microsoft emulator: initial delta round of 10,000 events
+#    and no-change deltas; on SQLite and on PostgreSQL ($BENCH_POSTGRES_URL, default
 #    postgres://127.0.0.1:5432/test; a fresh database is created and dropped).
 #
 # Options after the ones above go to the driver (see `sync-bench --help`), e.g.
 #   bench/run.sh --skip-clean-build --backends sqlite --events 2500 --bulk-events 0
+#   bench/run.sh --skip-clean-build --parts microsoft --backends sqlite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

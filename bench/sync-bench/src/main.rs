@@ -1,9 +1,10 @@
 //! `sync-bench`: measures a release `calsync` binary from the outside, as
-//! docs/BENCHMARKS.md reports it (sections "Foundation" and "Google sync").
+//! docs/BENCHMARKS.md reports it (sections "Foundation", "Google sync" and
+//! "Microsoft sync").
 //!
 //! It starts `calsync serve` as a subprocess on a fresh database (SQLite in a
-//! temporary data folder, or a new PostgreSQL database), the Google emulator
-//! in-process over real HTTP, and drives both the way a user would: `calsync
+//! temporary data folder, or a new PostgreSQL database), the Google or
+//! Microsoft emulator in-process over real HTTP, and drives both the way a user would: `calsync
 //! user add`, `calsync token create`, the login form, "Connect Google
 //! Calendar", `POST /api/calendar/sync/`, `calsync sync`. Throughput and
 //! latency come from `wrk`; memory and CPU from `/proc/PID/{status,stat}` of
@@ -22,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, OAuthClient};
+use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, MsGenerate, OAuthClient};
 use serde_json::{json, Value};
 
 const USER: &str = "bench";
@@ -35,21 +36,29 @@ const PUBLIC_URL: &str = "http://localhost:8000";
 const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 /// Google's documented page size limit for events.list.
 const GOOGLE_PAGE: usize = 2500;
+const MS_ACCOUNT: &str = "bench@contoso.example";
+const MS_CLIENT_ID: &str = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+const MS_CLIENT_SECRET: &str = "bench-ms-client-secret";
+/// calsync's `Prefer: odata.maxpagesize` for delta requests
+/// (calsync_providers::microsoft::EVENTS_PAGE_SIZE).
+const GRAPH_PAGE: usize = 100;
 
 const HELP: &str = "\
-sync-bench: Foundation and Google sync figures for docs/BENCHMARKS.md
+sync-bench: Foundation, Google sync and Microsoft sync figures for docs/BENCHMARKS.md
 
   --calsync PATH          release calsync binary (default target/release/calsync)
   --backends LIST         sqlite,postgres (default both)
   --postgres-url URL      server for fresh databases (default postgres://127.0.0.1:5432/test)
-  --parts LIST            foundation,google (default both)
-  --events N              events in the initial-sync calendar (default 10000)
+  --parts LIST            foundation,google,microsoft (default all three)
+  --events N              events in the initial-sync calendar (default 10000; Google and Microsoft)
   --bulk-events N         events in a second calendar, to reach the upcoming-events size (default 90000)
   --no-change-runs N      no-change syncs to average (default 10)
   --wrk-secs N            duration of each wrk run (default 10)
   --wrk-threads N         wrk threads (default 2)
   --wrk-connections N     wrk connections for throughput (default 16)
   --uneven-pages          let the emulator shorten pages as Google does (default: full pages)
+  --graph-quirks          Microsoft: keep the emulator's empty second page and repeated
+                          items in delta rounds (default: off, so the floor can be reached)
   --json PATH             also write the figures as JSON
 ";
 
@@ -60,6 +69,7 @@ struct Args {
     postgres_url: String,
     foundation: bool,
     google: bool,
+    microsoft: bool,
     events: usize,
     bulk_events: usize,
     no_change_runs: usize,
@@ -67,6 +77,7 @@ struct Args {
     wrk_threads: u32,
     wrk_connections: u32,
     uneven_pages: bool,
+    graph_quirks: bool,
     json: Option<PathBuf>,
 }
 
@@ -78,6 +89,7 @@ impl Args {
             postgres_url: "postgres://127.0.0.1:5432/test".into(),
             foundation: true,
             google: true,
+            microsoft: true,
             events: 10_000,
             bulk_events: 90_000,
             no_change_runs: 10,
@@ -85,6 +97,7 @@ impl Args {
             wrk_threads: 2,
             wrk_connections: 16,
             uneven_pages: false,
+            graph_quirks: false,
             json: None,
         };
         let mut it = std::env::args().skip(1);
@@ -102,6 +115,7 @@ impl Args {
                     let parts = value()?;
                     args.foundation = parts.contains("foundation");
                     args.google = parts.contains("google");
+                    args.microsoft = parts.contains("microsoft");
                 }
                 "--events" => args.events = value()?.parse()?,
                 "--bulk-events" => args.bulk_events = value()?.parse()?,
@@ -110,6 +124,7 @@ impl Args {
                 "--wrk-threads" => args.wrk_threads = value()?.parse()?,
                 "--wrk-connections" => args.wrk_connections = value()?.parse()?,
                 "--uneven-pages" => args.uneven_pages = true,
+                "--graph-quirks" => args.graph_quirks = true,
                 "--json" => args.json = Some(value()?.into()),
                 other => bail!("unknown option {other}; see --help"),
             }
@@ -665,8 +680,14 @@ fn requests_since(emulator: &EmulatorHandle, after_seq: u64) -> BTreeMap<String,
             "calendarList.list".to_owned()
         } else if p.ends_with("/events") && entry.method == "GET" {
             "events.list".to_owned()
-        } else if p == "/token" {
+        } else if p == "/token" || p.ends_with("/oauth2/v2.0/token") {
             "token".to_owned()
+        } else if p.ends_with("/calendarView/delta") {
+            "delta".to_owned()
+        } else if p == "/v1.0/me/calendars" {
+            "calendars".to_owned()
+        } else if p == "/v1.0/me" {
+            "me".to_owned()
         } else if p.contains("userinfo") {
             "userinfo".to_owned()
         } else {
@@ -769,6 +790,15 @@ fn location(response: &reqwest::Response) -> Result<String> {
 /// Login form, "Connect Google Calendar", consent (auto-approved for
 /// `login_hint`); returns the callback path to deliver to calsync and the cookie.
 async fn start_connect(serve: &Serve) -> Result<(String, String)> {
+    start_connect_to(serve, "google", ACCOUNT).await
+}
+
+/// The same for `provider` (`google`, `microsoft`), signing in as `account`.
+async fn start_connect_to(
+    serve: &Serve,
+    provider: &str,
+    account: &str,
+) -> Result<(String, String)> {
     let login = serve
         .http
         .post(serve.url("/login"))
@@ -782,7 +812,7 @@ async fn start_connect(serve: &Serve) -> Result<(String, String)> {
     let cookie = cookies(&login).join("; ");
     let response = serve
         .http
-        .get(serve.url("/api/calendar/google/authorize/"))
+        .get(serve.url(&format!("/api/calendar/{provider}/authorize/")))
         .header("cookie", &cookie)
         .header("accept", "application/json")
         .send()
@@ -793,7 +823,7 @@ async fn start_connect(serve: &Serve) -> Result<(String, String)> {
         .with_context(|| format!("authorize: {body}"))?;
     let consent = serve
         .http
-        .get(format!("{url}&login_hint={ACCOUNT}"))
+        .get(format!("{url}&login_hint={account}"))
         .send()
         .await?;
     if consent.status() != 302 {
@@ -1110,6 +1140,235 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
     Ok(())
 }
 
+/// Initial round and no-change delta of an N-event Outlook calendar (one
+/// calendar: the account's default one), as `google` measures Google.
+async fn microsoft(args: &Args, backend: &str, figures: &mut Figures) -> Result<()> {
+    const S: &str = "Microsoft sync";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let emulator = Emulator::start(
+        listener,
+        EmulatorConfig {
+            clients: vec![OAuthClient::new(
+                MS_CLIENT_ID,
+                MS_CLIENT_SECRET,
+                [format!("{PUBLIC_URL}/api/calendar/microsoft/callback/")],
+            )],
+            auto_approve: true,
+            sample_data: false,
+            ..EmulatorConfig::default()
+        },
+    )?;
+    let quirks = args.graph_quirks;
+    emulator.ms_update_settings(|s| {
+        s.delta_empty_page = quirks;
+        s.delta_repeat_item = quirks;
+    });
+    emulator.ms_add_account(MS_ACCOUNT, Some("Bench"), None);
+    let n = args.events;
+    // One-hour events every hour from 30 days ago: inside the delta window
+    // calsync asks for (60 days back, 400 ahead) for N up to ~10,000.
+    let now = jiff::Timestamp::now().as_second();
+    let start = jiff::Timestamp::from_second(now - now.rem_euclid(3600) - 30 * 86_400)?;
+    emulator
+        .ms_generate_events(
+            MS_ACCOUNT,
+            "default",
+            &MsGenerate {
+                count: n,
+                start: Some(start.to_string()),
+                every_minutes: 60,
+                duration_minutes: 60,
+                subject_prefix: "Bench event".into(),
+                time_zone: None,
+            },
+        )
+        .map_err(|e| anyhow!("generate: {e:?}"))?;
+    let endpoints = emulator.microsoft();
+
+    let db = Database::create(backend, &args.postgres_url)?;
+    let env: Vec<(String, String)> = [
+        ("CALSYNC_MICROSOFT_CLIENT_ID", MS_CLIENT_ID.to_owned()),
+        (
+            "CALSYNC_MICROSOFT_CLIENT_SECRET",
+            MS_CLIENT_SECRET.to_owned(),
+        ),
+        ("CALSYNC_MICROSOFT_AUTH_URL", endpoints.auth_url),
+        ("CALSYNC_MICROSOFT_TOKEN_URL", endpoints.token_url),
+        ("CALSYNC_MICROSOFT_API_BASE", endpoints.api_base),
+        ("CALSYNC_SYNC_INTERVAL", "1h".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let serve = Serve::start(&args.calsync, &db, &env)?;
+    let token = serve.user_and_token().await?;
+    let (callback, cookie) = start_connect_to(&serve, "microsoft", MS_ACCOUNT).await?;
+
+    // Initial round: from delivering the OAuth callback (code exchange, /me,
+    // calendar list, first delta round by the worker) to "sync finished".
+    let seq = last_seq(&emulator);
+    let before = serve.memory()?;
+    let cpu_before = serve.cpu()?;
+    let t = Instant::now();
+    let response = serve
+        .http
+        .get(serve.url(&callback))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    if response.status() != 303 {
+        bail!("callback: {} {}", response.status(), response.text().await?);
+    }
+    let line = serve.wait_for_line(SYNC_DONE, 1, SYNC_TIMEOUT).await?;
+    let wall = t.elapsed();
+    let cpu = serve.cpu()?.saturating_sub(cpu_before);
+    let after = serve.memory()?;
+    let kinds = requests_since(&emulator, seq);
+    let label = format!("initial round, {n} events");
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: wall (callback to synced)"),
+        secs(wall),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: calsync serve CPU (user+sys)"),
+        ms(cpu),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: worker log"),
+        sync_summary(&line),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: Graph + identity requests"),
+        describe(&kinds),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: delta floor ceil(N/{GRAPH_PAGE})"),
+        n.div_ceil(GRAPH_PAGE),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: calsync RSS before / after / peak"),
+        format!(
+            "{} / {} / {}",
+            mib(before.rss_kb),
+            mib(after.rss_kb),
+            mib(after.hwm_kb)
+        ),
+    );
+    if log_field(&line, "status").as_deref() != Some("ok") {
+        bail!("initial round did not succeed: {line}");
+    }
+    // The range API answers at most 5,000 occurrences: ask in windows of
+    // 4,000 hours, cut on the hour (the events are back to back, one an hour).
+    let mut stored = 0;
+    let mut from = start.as_second();
+    let last = start.as_second() + n as i64 * 3600;
+    while from < last {
+        let to = (from + 4000 * 3600).min(last);
+        let range = format!(
+            "/api/calendar/events/?start={}&end={}",
+            jiff::Timestamp::from_second(from)?,
+            jiff::Timestamp::from_second(to)?
+        );
+        let answered = serve.get_json(&range, &token).await?;
+        stored += answered.as_array().map(Vec::len).unwrap_or(0);
+        from = to;
+    }
+    figures.add(
+        S,
+        backend,
+        &format!("{label}: events answered by the range API"),
+        stored,
+    );
+    if stored != n {
+        bail!("{stored} events stored, {n} expected");
+    }
+
+    // No-change rounds through the API: one delta per calendar.
+    let runs = args.no_change_runs;
+    let (mut cpu, mut wall) = (Duration::ZERO, Duration::ZERO);
+    let seq = last_seq(&emulator);
+    let mut last = String::new();
+    let mut peak = 0;
+    for _ in 0..runs {
+        let c = serve.cpu()?;
+        let (w, line) = manual_sync(&serve, &token).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cpu += serve.cpu()?.saturating_sub(c);
+        wall += w;
+        last = line;
+        peak = peak.max(serve.memory()?.rss_kb);
+    }
+    let kinds = requests_since(&emulator, seq);
+    let per_sync: Vec<String> = kinds
+        .iter()
+        .map(|(k, v)| format!("{:.2} {k}", *v as f64 / runs as f64))
+        .collect();
+    figures.add(
+        S,
+        backend,
+        &format!("no-change delta (API, mean of {runs}): requests per sync"),
+        format!("{} (1 calendar, 1 connection)", per_sync.join(", ")),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("no-change delta (API, mean of {runs}): wall (POST to synced)"),
+        ms(wall / runs as u32),
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("no-change delta (API, mean of {runs}): calsync serve CPU (user+sys)"),
+        ms(cpu / runs as u32),
+    );
+    figures.add(
+        S,
+        backend,
+        "no-change delta (API): worker log",
+        sync_summary(&last),
+    );
+    let mem = serve.memory()?;
+    figures.add(
+        S,
+        backend,
+        "no-change delta (API): calsync RSS largest after a round / peak since start",
+        format!("{} / {}", mib(peak), mib(mem.hwm_kb)),
+    );
+
+    let seq = last_seq(&emulator);
+    let timed = time_cli(&serve, runs).await?;
+    let kinds = requests_since(&emulator, seq);
+    figures.add(
+        S,
+        backend,
+        &format!(
+            "no-change `calsync sync` (CLI process, mean of {runs}): wall / CPU user+sys / max RSS"
+        ),
+        timed,
+    );
+    figures.add(
+        S,
+        backend,
+        &format!("no-change `calsync sync` (CLI process, {runs} runs): requests"),
+        describe(&kinds),
+    );
+    drop(serve);
+    emulator.shutdown().await;
+    Ok(())
+}
+
 /// `/usr/bin/time calsync sync`, `runs` times: mean wall and CPU (user+sys)
 /// and the largest max RSS of the whole CLI process.
 async fn time_cli(serve: &Serve, runs: usize) -> Result<String> {
@@ -1188,6 +1447,18 @@ async fn main() -> Result<()> {
             google(&args, backend, &mut figures)
                 .await
                 .with_context(|| format!("Google sync on {backend}"))?;
+        }
+        if args.microsoft {
+            println!("== Microsoft sync on {backend}");
+            figures.add(
+                "Microsoft sync",
+                backend,
+                "load average before",
+                load_average(),
+            );
+            microsoft(&args, backend, &mut figures)
+                .await
+                .with_context(|| format!("Microsoft sync on {backend}"))?;
         }
     }
     println!("\n{}", figures.table());
