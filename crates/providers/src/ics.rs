@@ -35,6 +35,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use calsync_core::changes::{ChangePage, EventChange, PageNext};
 use calsync_core::ical::{remote_feed, IcalFeed};
+use calsync_core::model::RemoteCalendar;
 use calsync_core::plan::mass_delete_guard;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
@@ -43,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::http::{read_body_limited, HttpClient, HttpConfig, RetryPolicy};
-use crate::{EventsCursor, ProviderError};
+use crate::{CalendarSource, EventsCursor, ProviderError};
 
 /// The longest feed URL accepted; real ones are a few hundred characters.
 pub const MAX_URL_LEN: usize = 2048;
@@ -90,12 +91,31 @@ impl Default for IcsConfig {
 pub struct IcsFeedInfo {
     /// X-WR-CALNAME (or RFC 7986 NAME).
     pub name: Option<String>,
-    /// COLOR (RFC 7986) or X-APPLE-CALENDAR-COLOR, as written.
+    /// COLOR (RFC 7986 §5.9) or X-APPLE-CALENDAR-COLOR as `#rrggbb`, when
+    /// written in hex (`#rgb`, `#rrggbb`, Apple's `#rrggbbaa`); CSS colour
+    /// names are left out.
     pub color: Option<String>,
     /// X-WR-TIMEZONE as an IANA name.
     pub timezone: Option<String>,
     /// Events in the feed (masters and overrides).
     pub events: usize,
+}
+
+/// The external id of a feed's one calendar in [`CalendarSource`] terms.
+pub const FEED_CALENDAR_ID: &str = "feed";
+
+/// A hex colour as `#rrggbb` (alpha dropped), else `None`.
+fn hex_color(value: &str) -> Option<String> {
+    let hex = value.trim().strip_prefix('#')?;
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let rgb = match hex.len() {
+        3 => hex.chars().flat_map(|c| [c, c]).collect(),
+        6 | 8 => hex[..6].to_owned(),
+        _ => return None,
+    };
+    Some(format!("#{}", rgb.to_ascii_lowercase()))
 }
 
 /// The sync token of a feed: the validators and digest of the last snapshot
@@ -245,7 +265,7 @@ impl IcsClient {
         Ok(IcsFeedInfo {
             events: feed.event_count(),
             name: feed.name,
-            color: feed.color,
+            color: feed.color.as_deref().and_then(hex_color),
             timezone: feed.timezone,
         })
     }
@@ -397,6 +417,37 @@ impl IcsClient {
     }
 }
 
+/// A feed as a provider of one calendar: the credential is the feed URL,
+/// the calendar's id [`FEED_CALENDAR_ID`], its name the feed's (or
+/// "Subscribed calendar"); listing the calendars fetches the feed once.
+impl CalendarSource for IcsClient {
+    async fn list_calendars(
+        &self,
+        credential: &SecretString,
+    ) -> Result<Vec<RemoteCalendar>, ProviderError> {
+        let info = self.probe(credential).await?;
+        Ok(vec![RemoteCalendar {
+            external_id: FEED_CALENDAR_ID.to_owned(),
+            name: info
+                .name
+                .unwrap_or_else(|| "Subscribed calendar".to_owned()),
+            color: info.color,
+            timezone: info.timezone,
+            is_primary: true,
+            access_role: Some("reader".to_owned()),
+        }])
+    }
+
+    async fn list_events_page(
+        &self,
+        credential: &SecretString,
+        _calendar_id: &str,
+        cursor: &EventsCursor,
+    ) -> Result<ChangePage, ProviderError> {
+        self.fetch_page(credential, cursor).await
+    }
+}
+
 /// The next hop of a redirect: `Location` resolved against the current URL
 /// (RFC 9110 §10.2.2), http or https only. The address guard checks it when
 /// it is requested.
@@ -535,6 +586,16 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(n(&long).is_err());
+    }
+
+    #[test]
+    fn colours_become_rrggbb() {
+        assert_eq!(hex_color("#FF2968FF").as_deref(), Some("#ff2968"));
+        assert_eq!(hex_color(" #1BADF8 ").as_deref(), Some("#1badf8"));
+        assert_eq!(hex_color("#abc").as_deref(), Some("#aabbcc"));
+        assert_eq!(hex_color("turquoise"), None);
+        assert_eq!(hex_color("#12345"), None);
+        assert_eq!(hex_color("#ggg"), None);
     }
 
     #[test]

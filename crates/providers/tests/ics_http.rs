@@ -18,7 +18,7 @@ use axum::Router;
 use calsync_core::changes::{ChangePage, EventChange, PageNext};
 use calsync_providers::http::{HttpClient, HttpConfig, RetryPolicy};
 use calsync_providers::ics::{normalize_feed_url, FeedToken, IcsClient, IcsConfig};
-use calsync_providers::{EventsCursor, ProviderError};
+use calsync_providers::{CalendarSource as _, EventsCursor, ProviderError};
 use secrecy::SecretString;
 
 /// One path's answer. With an ETag or Last-Modified, a request carrying the
@@ -254,9 +254,16 @@ async fn probe_reads_name_colour_and_zone() {
     server.route("/team.ics", Route::feed(&three_series()));
     let info = client().probe(&server.secret("/team.ics")).await.unwrap();
     assert_eq!(info.name.as_deref(), Some("Team rota"));
-    assert_eq!(info.color.as_deref(), Some("#1BADF8"));
+    assert_eq!(info.color.as_deref(), Some("#1badf8"));
     assert_eq!(info.timezone.as_deref(), Some("Europe/Berlin"));
     assert_eq!(info.events, 4);
+    let calendars = client()
+        .list_calendars(&server.secret("/team.ics"))
+        .await
+        .unwrap();
+    assert_eq!(calendars.len(), 1);
+    assert_eq!(calendars[0].external_id, "feed");
+    assert_eq!(calendars[0].name, "Team rota");
 }
 
 #[tokio::test]
