@@ -526,8 +526,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 
 /// The address guard's resolver: the system's resolution (getaddrinfo, as
 /// reqwest's default), then every non-public address dropped. A name with
-/// none left is refused with [`NotPublic`], which ends the request without
-/// retries. reqwest asks it for every new connection, so redirects and a
+/// none left is refused, which ends as [`ProviderError::ForbiddenAddress`]
+/// without retries. reqwest asks it for every new connection, so redirects and a
 /// name rebound between two requests (DNS rebinding) are covered.
 #[derive(Debug, Clone)]
 pub struct PublicOnlyResolver {
