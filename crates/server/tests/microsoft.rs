@@ -30,6 +30,7 @@ on_both_backends!(
     disconnecting_deletes_tokens_and_events_without_a_revocation_call,
     a_calendar_removed_in_outlook_disappears_with_its_events,
     an_account_without_a_mailbox_address_shows_its_sign_in_name,
+    all_day_events_keep_their_dates_whatever_the_users_zone,
 );
 
 /// Morgan's directory object id (the sample's `/me` id).
@@ -928,4 +929,58 @@ async fn an_account_without_a_mailbox_address_shows_its_sign_in_name(kind: Backe
         .upcoming_titles(&token)
         .await
         .contains(&"Dentist".to_owned()));
+}
+
+async fn all_day_events_keep_their_dates_whatever_the_users_zone(kind: BackendKind) {
+    let Some(ms) = MicrosoftApp::start(kind).await else {
+        return;
+    };
+    let token = ms.app.user_with_token("alice");
+    let store = ms.app.store().await;
+    let stored = ms
+        .emulator
+        .ms_stored_events(MORGAN, MORGAN_CALENDAR)
+        .unwrap();
+    let graph = |id: &str| stored.iter().find(|e| e["id"] == id).unwrap().clone();
+    let expected: Vec<(String, String, String)> = [
+        (MORGAN_HOLIDAY, "Company holiday"),
+        (MORGAN_SUMMIT, "Contoso Summit"),
+    ]
+    .iter()
+    .map(|(id, title)| {
+        let g = graph(id);
+        (
+            (*title).to_owned(),
+            graph_date(&g, "start"),
+            graph_date(&g, "end"),
+        )
+    })
+    .collect();
+    let (cookie, _) = ms.app.login("alice").await;
+    ms.connect(&cookie, MORGAN).await;
+    ms.wait_for_sync(&token).await;
+    // UTC+14 and UTC-11: a date read as an instant would move by a day in one of them.
+    for zone in ["Pacific/Kiritimati", "Pacific/Pago_Pago"] {
+        calsync_store::testing::fetch_text(
+            &store,
+            &format!("UPDATE users SET timezone = '{zone}' RETURNING CAST(id AS TEXT)"),
+        )
+        .await
+        .unwrap();
+        let mut seen: Vec<(String, String, String)> = ms
+            .upcoming(&token)
+            .await
+            .iter()
+            .filter(|e| e["all_day"] == true)
+            .map(|e| {
+                (
+                    e["title"].as_str().unwrap().to_owned(),
+                    e["start"].as_str().unwrap().to_owned(),
+                    e["end"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        seen.sort();
+        assert_eq!(seen, expected, "{zone}");
+    }
 }
