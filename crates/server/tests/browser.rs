@@ -32,6 +32,7 @@ on_both_backends!(
     the_whole_story_in_a_browser,
     denied_consent_shows_a_message,
     an_expired_refresh_token_shows_reconnect,
+    outlook_connects_and_explains_how_to_revoke,
 );
 
 const NY: &str = "America/New_York";
@@ -473,6 +474,46 @@ async fn the_dashboard_reconnects_after_the_stream_drops() {
         b.js("return window.__calsyncMarker", vec![]).await,
         json!(7)
     );
+}
+
+async fn outlook_connects_and_explains_how_to_revoke(kind: BackendKind) {
+    if !available() {
+        return;
+    }
+    let Some(g) = google_app(kind).await else {
+        return;
+    };
+    g.app.add_user("alice");
+    let b = Browser::start().await;
+    b.log_in(&g.app.base, "alice").await;
+    b.goto(&g.app.url("/settings")).await;
+    b.click("#connect-microsoft").await;
+    b.wait_for("#allow").await;
+    assert!(b.url().await.starts_with(g.emulator.base_url()));
+    b.click("#account-0").await;
+    b.click("#allow").await;
+    b.wait_text("#flash", "Outlook connected").await;
+    b.wait_text(".connection[data-provider=microsoft] .status.ok", "Synced")
+        .await;
+    let id = b
+        .js(
+            "return document.querySelector('.connection[data-provider=microsoft]').id.replace('connection-', '')",
+            vec![],
+        )
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+    b.click("nav a[href='/']").await;
+    b.wait_text("#live li.event .provider", "Outlook").await;
+
+    // Microsoft cannot revoke a grant for calsync: the page says where to.
+    b.click("nav a[href='/settings']").await;
+    b.click(&format!("#disconnect-{id} summary")).await;
+    b.wait_text(&format!("#disconnect-{id}"), "myapplications.microsoft.com")
+        .await;
+    b.click(&format!("#confirm-disconnect-{id}")).await;
+    b.wait_text("#flash", "visit myapplications.microsoft.com")
+        .await;
+    b.wait_for("#no-connections").await;
 }
 
 // ---- Without a browser -------------------------------------------------

@@ -18,6 +18,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use crate::support::google::{GoogleApp, CLIENT_ID, CLIENT_SECRET};
+use crate::support::microsoft::{CLIENT_ID as MS_CLIENT_ID, CLIENT_SECRET as MS_CLIENT_SECRET};
 use crate::support::TestApp;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -307,21 +308,27 @@ impl Browser {
 }
 
 /// calsync on a port chosen up front, so that its public URL (where the
-/// emulator sends the browser back) is the address the browser uses, and a
-/// Google emulator that shows its consent page (Allow / Deny).
+/// emulator sends the browser back) is the address the browser uses, and the
+/// emulator (Google and Microsoft, with their sample accounts) showing its
+/// consent pages (Allow / Deny).
 pub async fn google_app(kind: BackendKind) -> Option<GoogleApp> {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let redirect = format!("{base}/api/calendar/google/callback/");
+    let ms_redirect = format!("{base}/api/calendar/microsoft/callback/");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = EmulatorConfig {
-        clients: vec![OAuthClient::new(CLIENT_ID, CLIENT_SECRET, [redirect])],
+        clients: vec![
+            OAuthClient::new(CLIENT_ID, CLIENT_SECRET, [redirect]),
+            OAuthClient::new(MS_CLIENT_ID, MS_CLIENT_SECRET, [ms_redirect]),
+        ],
         auto_approve: false,
         sample_data: true,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start(listener, config).unwrap();
     let emu = emulator.base_url().to_owned();
+    let ms = emulator.microsoft();
     let env = [
         ("CALSYNC_LISTEN", format!("127.0.0.1:{port}")),
         ("CALSYNC_PUBLIC_URL", base.clone()),
@@ -331,6 +338,14 @@ pub async fn google_app(kind: BackendKind) -> Option<GoogleApp> {
         ("CALSYNC_GOOGLE_TOKEN_URL", format!("{emu}/token")),
         ("CALSYNC_GOOGLE_API_BASE", emu.clone()),
         ("CALSYNC_GOOGLE_REVOKE_URL", format!("{emu}/revoke")),
+        ("CALSYNC_MICROSOFT_CLIENT_ID", MS_CLIENT_ID.to_owned()),
+        (
+            "CALSYNC_MICROSOFT_CLIENT_SECRET",
+            MS_CLIENT_SECRET.to_owned(),
+        ),
+        ("CALSYNC_MICROSOFT_AUTH_URL", ms.auth_url),
+        ("CALSYNC_MICROSOFT_TOKEN_URL", ms.token_url),
+        ("CALSYNC_MICROSOFT_API_BASE", ms.api_base),
         // Only manual syncs: each step of a test decides when data moves.
         ("CALSYNC_SYNC_INTERVAL", "1h".to_owned()),
     ];
