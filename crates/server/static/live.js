@@ -14,6 +14,12 @@
   var meta = document.querySelector('meta[name="csrf-token"]');
   var csrf = meta ? meta.getAttribute("content") : "";
 
+  // The outcome of a connect round trip (?connected=, ?error=) is shown once:
+  // a reload or a bookmark must not repeat it.
+  if (/[?&](connected|error)=/.test(location.search) && window.history.replaceState) {
+    history.replaceState(null, "", location.pathname + location.hash);
+  }
+
   function say(text, ok) {
     if (!flash) return;
     var p = document.createElement("p");
