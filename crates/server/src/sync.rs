@@ -219,18 +219,33 @@ impl SyncEngine {
         let remote = source.calendars(tally).await?;
         let calendars = store.upsert_calendars(user, id, &remote).await?;
         let window = self.horizon(user).await?;
+        // A calendar the account cannot read (unshared since the listing,
+        // or gone) fails the sync, but only after the others are synced.
+        let mut unreadable = None;
         for calendar in calendars.iter().filter(|c| c.enabled) {
-            self.sync_calendar(
-                &mut source,
-                calendar.id,
-                &calendar.external_id,
-                &window,
-                tally,
-            )
-            .await?;
+            let synced = self
+                .sync_calendar(
+                    &mut source,
+                    calendar.id,
+                    &calendar.external_id,
+                    &window,
+                    tally,
+                )
+                .await;
+            match synced {
+                Err(SyncError::Provider(
+                    err @ ProviderError::Provider {
+                        status: 403 | 404, ..
+                    },
+                )) => {
+                    unreadable.get_or_insert(err);
+                    continue;
+                }
+                other => other?,
+            }
             tally.horizon_extended |= store.extend_horizon(user, calendar.id, &window).await?;
         }
-        Ok(())
+        unreadable.map_or(Ok(()), |err| Err(err.into()))
     }
 
     /// One calendar's round: page after page until the provider says done,

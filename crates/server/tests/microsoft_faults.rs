@@ -29,6 +29,7 @@ on_both_backends!(
     a_revoked_grant_stops_all_calls,
     the_window_is_re_anchored_when_it_moved_more_than_a_week,
     tokens_are_never_stored_or_logged_in_the_clear,
+    a_calendar_the_account_cannot_read_does_not_keep_the_others_stale,
 );
 
 const BULK: usize = 3000;
@@ -493,4 +494,60 @@ async fn tokens_are_never_stored_or_logged_in_the_clear(kind: BackendKind) {
         .await;
         assert_eq!(states.as_deref(), Some("0"), "a used state is gone");
     }
+}
+
+async fn a_calendar_the_account_cannot_read_does_not_keep_the_others_stale(kind: BackendKind) {
+    let Some(ms) = MicrosoftApp::start(kind).await else {
+        return;
+    };
+    let (token, _) = connect(&ms).await;
+    ms.wait_for_sync(&token).await;
+    // The calendar synced first answers 403 from now on (its owner stopped
+    // sharing it, and Graph still lists it for a while).
+    let first = ms
+        .emulator
+        .requests()
+        .iter()
+        .find(|r| r.path.ends_with("/calendarView/delta"))
+        .map(|r| {
+            if is_delta_of(r, MORGAN_CALENDAR) {
+                (MORGAN_CALENDAR, MORGAN_TEAM)
+            } else {
+                (MORGAN_TEAM, MORGAN_CALENDAR)
+            }
+        })
+        .unwrap();
+    let (unreadable, other) = first;
+    ms.emulator
+        .inject_fault(Fault {
+            path_prefix: format!("/v1.0/me/calendars/{unreadable}/calendarView/delta"),
+            status: Some(403),
+            reason: Some("ErrorAccessDenied".into()),
+            count: 1000,
+            ..Fault::default()
+        })
+        .unwrap();
+    ms.emulator
+        .ms_insert_event(
+            MORGAN,
+            other,
+            graph_event("AAMkAGstill", "Still synced", Timestamp::now() + days(1)),
+        )
+        .unwrap();
+    let connections = ms.sync(&token).await;
+    let connection = &connections[0];
+    assert_eq!(connection["status"], "error", "{connection}");
+    assert!(
+        connection["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("ErrorAccessDenied"),
+        "{connection}"
+    );
+    assert!(
+        ms.upcoming_titles(&token)
+            .await
+            .contains(&"Still synced".to_owned()),
+        "the other calendar was synced all the same"
+    );
 }
