@@ -516,6 +516,64 @@ async fn outlook_connects_and_explains_how_to_revoke(kind: BackendKind) {
     b.wait_for("#no-connections").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sync_shows_its_error_and_recovers() {
+    if !available() {
+        return;
+    }
+    let Some(g) = google_app(BackendKind::Sqlite).await else {
+        return;
+    };
+    g.app.add_user("alice");
+    let b = Browser::start().await;
+    b.log_in(&g.app.base, "alice").await;
+    connect_google(&b, &g, true).await;
+    b.wait_text(".connection .status.ok", "Synced").await;
+    b.wait_text("#live-status", "Live").await;
+
+    // The provider answers every calendar request with an error.
+    let fault = g
+        .emulator
+        .inject_fault(
+            serde_json::from_value::<Fault>(
+                json!({"path_prefix": "/calendar/v3/", "count": 1000, "status": 400, "reason": "badRequest"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let id = b
+        .js(
+            "return document.querySelector('.connection').id.replace('connection-', '')",
+            vec![],
+        )
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+    b.click(&format!("#sync-{id}")).await;
+    let status = b.wait_text(".connection .status.bad", "Error:").await;
+    assert!(
+        status.len() > "Error: ".len(),
+        "the error carries its message: {status}"
+    );
+    b.wait_text(".connection .last-run", "Last good sync").await;
+    // The events of the last good sync stay on the Dashboard.
+    b.click("nav a[href='/']").await;
+    shown_event(&b, "Call with Berlin office").await;
+
+    // Once the provider answers again, Sync now brings the status back.
+    let _ = g
+        .app
+        .http
+        .delete(format!("{}/_emulator/faults", g.emulator.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let _ = fault;
+    b.click("nav a[href='/settings']").await;
+    b.click(&format!("#sync-{id}")).await;
+    b.wait_text(".connection .status.ok", "Synced just now")
+        .await;
+}
+
 // ---- Without a browser -------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
