@@ -24,8 +24,9 @@ use crate::support::TestApp;
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// How long any one condition may take to become true.
-pub const WAIT: Duration = Duration::from_secs(20);
+/// How long any one condition may take to become true (generous: CI runs
+/// these beside the whole suite on two cores).
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Whether the browser is installed; panics under CI when it is not, so a
 /// missing install step cannot pass as a skipped test.
