@@ -133,7 +133,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's connections, oldest first. */
-        get: operations["connections_list"];
+        get: operations["list_connections"];
         put?: never;
         post?: never;
         delete?: never;
@@ -167,7 +167,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's calendars, across all connections. */
-        get: operations["calendars_list"];
+        get: operations["list_calendars"];
         put?: never;
         post?: never;
         delete?: never;
@@ -728,7 +728,7 @@ export interface operations {
             };
         };
     };
-    connections_list: {
+    list_connections: {
         parameters: {
             query?: never;
             header?: never;
@@ -801,7 +801,7 @@ export interface operations {
             };
         };
     };
-    calendars_list: {
+    list_calendars: {
         parameters: {
             query?: never;
             header?: never;

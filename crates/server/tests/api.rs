@@ -560,9 +560,11 @@ async fn providers_without_configuration_answer_clearly(kind: BackendKind) {
             "{path}"
         );
     }
+    // CalDAV and ICS need no configuration: a feed that cannot be fetched
+    // is the provider's failure, said as such.
     let (status, body) = json(
         app.post("/api/calendar/ics/subscribe/", &token)
-            .json(&json!({"url": "webcal://example.com/a.ics"}))
+            .json(&json!({"url": "webcal://calendar.invalid/a.ics"}))
             .send()
             .await
             .unwrap(),
@@ -570,7 +572,8 @@ async fn providers_without_configuration_answer_clearly(kind: BackendKind) {
     .await;
     assert_eq!(
         (status, error_code(&body).as_str()),
-        (501, "not_implemented")
+        (502, "provider_error"),
+        "{body}"
     );
 }
 

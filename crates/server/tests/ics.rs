@@ -5,7 +5,6 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -112,45 +111,9 @@ async fn subscribe(app: &TestApp, token: &str, url: &str) -> (u16, Value) {
     .await
 }
 
-async fn sync(app: &TestApp, token: &str) -> Value {
-    let response = app.post("/api/calendar/sync/", token).send().await.unwrap();
-    assert_eq!(response.status(), 202);
-    wait_for_sync(app, token).await
-}
-
-async fn wait_for_sync(app: &TestApp, token: &str) -> Value {
-    for _ in 0..300 {
-        let (_, connections) = json(
-            app.get("/api/calendar/connections/", token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        let busy = connections
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| matches!(c["status"].as_str(), Some("pending" | "syncing")));
-        if !busy {
-            return connections;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("sync did not finish; log:\n{}", app.log_text());
-}
-
 async fn upcoming(app: &TestApp, token: &str) -> Vec<(String, bool)> {
-    let (_, events) = json(
-        app.get("/api/calendar/events/upcoming/?limit=100&days=30", token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    events
-        .as_array()
-        .unwrap()
+    app.upcoming(token, "limit=100&days=30")
+        .await
         .iter()
         .map(|e| {
             (
@@ -187,11 +150,11 @@ async fn a_feed_shows_its_events_and_follows_its_changes(kind: BackendKind) {
     let review = vevent("review@team", "Review", 2, "LOCATION:Room 4\r\n");
     feed.lock().unwrap().body = calendar(&[weekly.clone(), review]);
 
-    let (status, created) = subscribe(&app, &token, &format!("webcal://{feed_url}")).await;
+    let (status, created) = subscribe(&app, &token, &format!("http://{feed_url}")).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["provider"], "ics");
     assert_eq!(created["account_email"], "Team feed");
-    let connections = wait_for_sync(&app, &token).await;
+    let connections = app.wait_for_sync(&token).await;
     assert_eq!(connections[0]["status"], "ok", "{connections}");
     assert_eq!(connections[0]["calendars"][0]["name"], "Team feed");
     let mut titles = upcoming(&app, &token).await;
@@ -207,18 +170,19 @@ async fn a_feed_shows_its_events_and_follows_its_changes(kind: BackendKind) {
     );
 
     // Unchanged: a conditional request, answered 304, changes nothing.
-    sync(&app, &token).await;
+    app.sync(&token).await;
     assert_eq!(feed.lock().unwrap().not_modified, 1);
     assert_eq!(upcoming(&app, &token).await.len(), 4);
 
     // The review goes, a planning meeting arrives, the standup is renamed;
-    // subscribing again to the same URL keeps the one subscription.
+    // subscribing again to the same URL (spelt differently) keeps the one
+    // subscription.
     let renamed = weekly.replace("SUMMARY:Standup", "SUMMARY:Daily sync");
     let planning = vevent("planning@team", "Planning", 3, "");
     feed.lock().unwrap().body = calendar(&[planning, renamed]);
-    let (status, again) = subscribe(&app, &token, &format!("https://{feed_url}")).await;
+    let (status, again) = subscribe(&app, &token, &format!("HTTP://{feed_url}")).await;
     assert_eq!((status, &again["id"]), (201, &created["id"]));
-    wait_for_sync(&app, &token).await;
+    app.wait_for_sync(&token).await;
     let mut titles: Vec<String> = upcoming(&app, &token)
         .await
         .into_iter()
@@ -260,12 +224,12 @@ async fn an_emptied_or_broken_feed_keeps_the_last_good_copy(kind: BackendKind) {
     feed.lock().unwrap().body = calendar(&events);
     let (status, _) = subscribe(&app, &token, &format!("http://{feed_url}")).await;
     assert_eq!(status, 201);
-    wait_for_sync(&app, &token).await;
+    app.wait_for_sync(&token).await;
     assert_eq!(upcoming(&app, &token).await.len(), 5);
 
     for broken in [calendar(&[]), "<html>maintenance</html>".to_owned()] {
         feed.lock().unwrap().body = broken;
-        let connections = sync(&app, &token).await;
+        let connections = app.sync(&token).await;
         assert_eq!(connections[0]["status"], "error", "{connections}");
         assert!(
             connections[0]["last_error"]
@@ -281,7 +245,7 @@ async fn an_emptied_or_broken_feed_keeps_the_last_good_copy(kind: BackendKind) {
     }
 
     feed.lock().unwrap().body = calendar(&events[..4]);
-    let connections = sync(&app, &token).await;
+    let connections = app.sync(&token).await;
     assert_eq!(connections[0]["status"], "ok", "{connections}");
     assert_eq!(upcoming(&app, &token).await.len(), 4);
 }

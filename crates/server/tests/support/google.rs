@@ -2,8 +2,6 @@
 //! connect through the consent page, sync, read.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::time::Duration;
-
 use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, OAuthClient};
 use calsync_store::BackendKind;
 use serde_json::Value;
@@ -104,53 +102,19 @@ impl GoogleApp {
 
     /// Starts a manual sync and waits until every connection has finished.
     pub async fn sync(&self, token: &str) -> Value {
-        let response = self
-            .app
-            .post("/api/calendar/sync/", token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        self.wait_for_sync(token).await
+        self.app.sync(token).await
     }
 
     /// Waits until no connection is pending or syncing; returns the connections.
     pub async fn wait_for_sync(&self, token: &str) -> Value {
-        for _ in 0..200 {
-            let (_, connections) = json(
-                self.app
-                    .get("/api/calendar/connections/", token)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
-            let busy = connections
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|c| matches!(c["status"].as_str(), Some("pending" | "syncing")));
-            if !busy {
-                return connections;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sync did not finish; log:\n{}", self.app.log_text());
+        self.app.wait_for_sync(token).await
     }
 
     /// Titles of the upcoming events (next 30 days).
     pub async fn upcoming_titles(&self, token: &str) -> Vec<String> {
-        let (_, events) = json(
-            self.app
-                .get("/api/calendar/events/upcoming/?limit=500", token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        events
-            .as_array()
-            .unwrap()
+        self.app
+            .upcoming(token, "limit=500")
+            .await
             .iter()
             .map(|e| e["title"].as_str().unwrap().to_owned())
             .collect()

@@ -253,6 +253,49 @@ impl TestApp {
         self.log.lock().unwrap().clone()
     }
 
+    /// Starts a manual sync of every connection and waits until it finished;
+    /// returns the connections.
+    pub async fn sync(&self, token: &str) -> serde_json::Value {
+        let response = self
+            .post("/api/calendar/sync/", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        self.wait_for_sync(token).await
+    }
+
+    /// Waits until no connection is pending or syncing; returns the connections.
+    pub async fn wait_for_sync(&self, token: &str) -> serde_json::Value {
+        for _ in 0..600 {
+            let (_, connections) = json(
+                self.get("/api/calendar/connections/", token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let busy = connections
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| matches!(c["status"].as_str(), Some("pending" | "syncing")));
+            if !busy {
+                return connections;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sync did not finish; log:\n{}", self.log_text());
+    }
+
+    /// The upcoming events (`query` as the API takes it, e.g. `limit=200&days=30`).
+    pub async fn upcoming(&self, token: &str, query: &str) -> Vec<serde_json::Value> {
+        let path = format!("/api/calendar/events/upcoming/?{query}");
+        let (status, events) = json(self.get(&path, token).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{events}");
+        events.as_array().unwrap().clone()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

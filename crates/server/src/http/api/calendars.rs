@@ -21,7 +21,7 @@ pub struct CalendarPatchJson {
 }
 
 /// The caller's calendars, across all connections.
-#[utoipa::path(get, path = "/api/calendar/calendars/", tag = "calendars",
+#[utoipa::path(get, path = "/api/calendar/calendars/", tag = "calendars", operation_id = "list_calendars",
     responses((status = 200, body = Vec<CalendarJson>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -126,7 +126,7 @@ pub struct DisconnectedJson {
 }
 
 /// The caller's connections, oldest first.
-#[utoipa::path(get, path = "/api/calendar/connections/", tag = "connections",
+#[utoipa::path(get, path = "/api/calendar/connections/", tag = "connections", operation_id = "list_connections",
     responses((status = 200, body = Vec<ConnectionJson>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -49,11 +49,13 @@ fn configured(
         .ok_or(AppError::ProviderNotConfigured(name, env))
 }
 
+/// A first check of a typed URL (the provider parses it fully); schemes
+/// are case-insensitive (RFC 3986 §3.1).
 fn http_url(field: &'static str, url: &str, schemes: &[&str]) -> Result<(), AppError> {
+    let url = url.trim();
     let ok = url.len() <= 2048
-        && schemes.iter().any(|s| {
-            url.strip_prefix(s)
-                .is_some_and(|rest| rest.len() > 3 && rest.starts_with("://"))
+        && url.split_once("://").is_some_and(|(scheme, rest)| {
+            rest.len() > 3 && schemes.iter().any(|s| s.eq_ignore_ascii_case(scheme))
         });
     ok.then_some(()).ok_or_else(|| {
         AppError::invalid(
