@@ -7,6 +7,7 @@
 //! deadline, never a fixed sleep.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,9 +61,35 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Ending chromedriver ends its Chromium too.
+        // A killed chromedriver leaves its Chromium running (a test run
+        // leaked hundreds of them): end the session first, which quits the
+        // browser, then everything left in chromedriver's process group.
+        end_session(&self.driver_url, &self.session);
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE /session/{id}` over a plain blocking socket: `Drop` cannot await.
+fn end_session(driver_url: &str, session: &str) {
+    use std::io::{Read as _, Write as _};
+    let Some(address) = driver_url.strip_prefix("http://") else {
+        return;
+    };
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
     }
 }
 
@@ -72,6 +99,9 @@ impl Browser {
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, so that dropping the browser can end
+            // every process it started.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
