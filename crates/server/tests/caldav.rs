@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../providers/tests/support/radicale.rs"]
-#[allow(dead_code)]
 mod radicale;
 mod support;
 
