@@ -79,6 +79,16 @@ struct Tally {
     changes: u64,
     /// Occurrences were re-expanded further ahead: the pages may show more.
     horizon_extended: bool,
+    /// What a client that counts its own requests had sent at the last look.
+    counted: u64,
+}
+
+impl Tally {
+    /// Adds the requests a self-counting client sent since the last look.
+    fn count_since(&mut self, sent: u64) {
+        self.requests += sent.saturating_sub(self.counted);
+        self.counted = sent;
+    }
 }
 
 impl SyncEngine {

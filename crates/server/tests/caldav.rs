@@ -124,6 +124,14 @@ async fn a_caldav_account_shows_its_calendars_and_follows_changes(kind: BackendK
     );
     let connections = app.wait_for_sync(&token).await;
     assert_eq!(connections[0]["status"], "ok", "{connections}");
+    // The calendar listing, the sync-collection report and one multiget.
+    let requests = connections[0]["recent_runs"][0]["requests"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        requests >= 3,
+        "the sync history counts HTTP requests: {connections}"
+    );
     let calendar_json = &connections[0]["calendars"][0];
     assert_eq!(
         (

@@ -18,14 +18,16 @@ use crate::connect::{login_from_secret, FEED_CALENDAR};
 /// A provider client bound to one connection's credential.
 pub(super) enum Source<'a> {
     OAuth(OAuthSession<'a>),
+    /// Clients of their own, counting this sync's HTTP requests (a page
+    /// takes several: sync-collection, then multigets).
     Caldav {
-        client: &'a CaldavClient,
+        client: CaldavClient,
         login: CaldavLogin,
         user: UserId,
     },
     /// A feed is one calendar, named when it was subscribed.
     Ics {
-        client: &'a IcsClient,
+        client: IcsClient,
         url: SecretString,
         name: String,
         user: UserId,
@@ -53,12 +55,12 @@ impl<'a> Source<'a> {
                 Self::OAuth(OAuthSession::new(engine, api, claim))
             }
             Provider::Caldav => Self::Caldav {
-                client: &engine.providers.caldav,
+                client: engine.providers.caldav.with_fresh_count(),
                 login: login_from_secret(&secret().await?).ok_or(SyncError::NoCredential)?,
                 user,
             },
             Provider::Ics => Self::Ics {
-                client: &engine.providers.ics,
+                client: engine.providers.ics.with_fresh_count(),
                 url: secret().await?,
                 name: connection.account_email.clone().unwrap_or_default(),
                 user,
@@ -89,8 +91,9 @@ impl<'a> Source<'a> {
                     .await
             }
             Self::Caldav { client, login, .. } => {
-                tally.requests += 1;
-                client.list_calendars(login).await.map_err(caldav_error)
+                let listed = client.list_calendars(login).await;
+                tally.count_since(client.requests_sent());
+                listed.map_err(caldav_error)
             }
             Self::Ics { name, .. } => Ok(vec![RemoteCalendar {
                 external_id: FEED_CALENDAR.to_owned(),
@@ -120,15 +123,14 @@ impl<'a> Source<'a> {
                     .await
             }
             Self::Caldav { client, login, .. } => {
-                tally.requests += 1;
-                client
-                    .list_events_page(login, calendar, cursor)
-                    .await
-                    .map_err(caldav_error)
+                let page = client.list_events_page(login, calendar, cursor).await;
+                tally.count_since(client.requests_sent());
+                page.map_err(caldav_error)
             }
             Self::Ics { client, url, .. } => {
-                tally.requests += 1;
-                Ok(client.fetch_page(url, cursor).await?)
+                let page = client.fetch_page(url, cursor).await;
+                tally.count_since(client.requests_sent());
+                Ok(page?)
             }
         }
     }
