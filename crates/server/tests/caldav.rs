@@ -15,6 +15,7 @@ use support::{error_code, json, TestApp};
 on_both_backends!(
     a_caldav_account_shows_its_calendars_and_follows_changes,
     a_wrong_password_is_refused_at_connect_time,
+    a_revoked_password_asks_for_reconnection,
 );
 
 const PASSWORD: &str = "app-specific-pw-1234";
@@ -230,4 +231,48 @@ async fn a_wrong_password_is_refused_at_connect_time(kind: BackendKind) {
     )
     .await;
     assert_eq!(connections, json!([]), "nothing is stored");
+}
+
+async fn a_revoked_password_asks_for_reconnection(kind: BackendKind) {
+    let Some(mut rad) = Radicale::start(&[("alice", PASSWORD)]) else {
+        return;
+    };
+    let Some(app) = app(kind).await else {
+        return;
+    };
+    let token = app.user_with_token("alice");
+    rad.mkcalendar("alice", "work", "Work", None, &["VEVENT"])
+        .await;
+    rad.put(
+        "alice",
+        "work",
+        "review.ics",
+        &single("review", "Review", 2),
+    )
+    .await;
+    let (status, created) = connect(&app, &token, &rad.base_url(), PASSWORD).await;
+    assert_eq!(status, 201, "{created}");
+    app.wait_for_sync(&token).await;
+
+    rad.set_password("alice", "a-new-app-specific-password");
+    let connections = app.sync(&token).await;
+    assert_eq!(connections[0]["status"], "needs_reauth", "{connections}");
+    assert!(
+        connections[0]["last_error"]
+            .as_str()
+            .is_some_and(|m| m.contains("password")),
+        "{connections}"
+    );
+    assert_eq!(
+        titles(&upcoming(&app, &token).await),
+        ["Review"],
+        "the last good copy stays"
+    );
+
+    // Connecting again with the new password restores the same connection.
+    let (status, again) =
+        connect(&app, &token, &rad.base_url(), "a-new-app-specific-password").await;
+    assert_eq!((status, &again["id"]), (201, &created["id"]), "{again}");
+    let connections = app.wait_for_sync(&token).await;
+    assert_eq!(connections[0]["status"], "ok", "{connections}");
 }

@@ -148,6 +148,22 @@ impl Radicale {
         format!("/{user}/{calendar}/{name}")
     }
 
+    /// Changes a user's password, as revoking an app-specific password
+    /// does; Radicale reads its htpasswd file on every login.
+    pub fn set_password(&mut self, user: &str, password: &str) {
+        for (u, p) in &mut self.users {
+            if u == user {
+                *p = password.to_owned();
+            }
+        }
+        let lines: String = self
+            .users
+            .iter()
+            .map(|(u, p)| format!("{u}:{p}\n"))
+            .collect();
+        std::fs::write(self.dir.join("users"), lines).unwrap();
+    }
+
     fn password(&self, user: &str) -> String {
         self.users
             .iter()
