@@ -3,8 +3,6 @@
 //! consent page, sync, read.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::time::{Duration, Instant};
-
 use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, LogEntry, OAuthClient};
 use calsync_store::BackendKind;
 use serde_json::Value;
@@ -15,9 +13,6 @@ use super::{json, TestApp};
 pub const CLIENT_ID: &str = "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
 pub const CLIENT_SECRET: &str = "test-ms-client-secret";
 pub const REDIRECT_URI: &str = "http://localhost:8000/api/calendar/microsoft/callback/";
-
-/// How long a sync may take before a test gives up.
-const SYNC_DEADLINE: Duration = Duration::from_secs(120);
 
 /// calsync configured for a fresh emulator with the Microsoft sample accounts
 /// (morgan@contoso.example, riley@outlook.example).
@@ -111,14 +106,7 @@ impl MicrosoftApp {
 
     /// Starts a manual sync and waits until every connection has finished.
     pub async fn sync(&self, token: &str) -> Value {
-        let response = self
-            .app
-            .post("/api/calendar/sync/", token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        self.wait_for_sync(token).await
+        self.app.sync(token).await
     }
 
     /// The connections list.
@@ -137,34 +125,12 @@ impl MicrosoftApp {
 
     /// Waits until no connection is pending or syncing; returns the connections.
     pub async fn wait_for_sync(&self, token: &str) -> Value {
-        let deadline = Instant::now() + SYNC_DEADLINE;
-        while Instant::now() < deadline {
-            let connections = self.connections(token).await;
-            let busy = connections
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|c| matches!(c["status"].as_str(), Some("pending" | "syncing")));
-            if !busy {
-                return connections;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sync did not finish; log:\n{}", self.app.log_text());
+        self.app.wait_for_sync(token).await
     }
 
     /// The upcoming events (next 30 days).
     pub async fn upcoming(&self, token: &str) -> Vec<Value> {
-        let (status, events) = json(
-            self.app
-                .get("/api/calendar/events/upcoming/?limit=500", token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, 200, "{events}");
-        events.as_array().unwrap().clone()
+        self.app.upcoming(token, "limit=500").await
     }
 
     /// Titles of the upcoming events (next 30 days).

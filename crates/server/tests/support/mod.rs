@@ -267,7 +267,9 @@ impl TestApp {
 
     /// Waits until no connection is pending or syncing; returns the connections.
     pub async fn wait_for_sync(&self, token: &str) -> serde_json::Value {
-        for _ in 0..600 {
+        // Generous: a 3,000-event round on a loaded 2-core machine.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
             let (_, connections) = json(
                 self.get("/api/calendar/connections/", token)
                     .send()
