@@ -73,35 +73,12 @@ impl MicrosoftApp {
 
     /// The consent URL calsync hands out.
     pub async fn authorization_url(&self, cookie: &str) -> String {
-        let response = self
-            .app
-            .http
-            .get(self.app.url("/api/calendar/microsoft/authorize/"))
-            .header("cookie", cookie)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = json(response).await;
-        assert_eq!(status, 200, "{body}");
-        body["authorization_url"].as_str().unwrap().to_owned()
+        self.app.authorization_url(cookie, "microsoft").await
     }
 
     /// Delivers a redirect meant for the public URL to the test server.
     pub async fn follow_callback(&self, cookie: &str, redirect: &str) -> String {
-        let path = redirect
-            .strip_prefix("http://localhost:8000")
-            .expect("redirect to calsync's public URL");
-        let response = self
-            .app
-            .http
-            .get(self.app.url(path))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 303);
-        response.headers()["location"].to_str().unwrap().to_owned()
+        self.app.follow_callback(cookie, redirect).await
     }
 
     /// Starts a manual sync and waits until every connection has finished.

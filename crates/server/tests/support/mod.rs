@@ -253,6 +253,38 @@ impl TestApp {
         self.log.lock().unwrap().clone()
     }
 
+    /// The consent URL calsync hands out for `provider` (as JSON).
+    pub async fn authorization_url(&self, cookie: &str, provider: &str) -> String {
+        let response = self
+            .http
+            .get(self.url(&format!("/api/calendar/{provider}/authorize/")))
+            .header("cookie", cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json(response).await;
+        assert_eq!(status, 200, "{body}");
+        body["authorization_url"].as_str().unwrap().to_owned()
+    }
+
+    /// Delivers a provider's redirect meant for the public URL to this
+    /// server; returns where calsync sent the browser next.
+    pub async fn follow_callback(&self, cookie: &str, redirect: &str) -> String {
+        let path = redirect
+            .strip_prefix("http://localhost:8000")
+            .expect("redirect to calsync's public URL");
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303);
+        response.headers()["location"].to_str().unwrap().to_owned()
+    }
+
     /// Starts a manual sync of every connection and waits until it finished;
     /// returns the connections.
     pub async fn sync(&self, token: &str) -> serde_json::Value {
