@@ -82,7 +82,10 @@ impl Providers {
 
     /// The OAuth client of `provider`, when this server is configured for it.
     pub fn oauth(&self, provider: Provider) -> Result<OAuthApi<'_>, NotConfigured> {
-        let missing = NotConfigured(display_name(provider));
+        let missing = NotConfigured {
+            name: display_name(provider),
+            settings: client_settings(provider),
+        };
         match provider {
             Provider::Google => self.google.as_ref().map(OAuthApi::Google).ok_or(missing),
             Provider::Microsoft => self
@@ -105,10 +108,23 @@ pub fn display_name(provider: Provider) -> &'static str {
     }
 }
 
+/// The settings that offer a provider registered with an OAuth client.
+fn client_settings(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Google => "CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET",
+        Provider::Microsoft => "CALSYNC_MICROSOFT_CLIENT_ID and CALSYNC_MICROSOFT_CLIENT_SECRET",
+        Provider::Caldav | Provider::Ics => "nothing (it needs no registration)",
+    }
+}
+
 /// The server lacks the client id (or the client) of this provider.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("{0} is not configured on this server")]
-pub struct NotConfigured(pub &'static str);
+#[error("{name} is not configured on this server")]
+pub struct NotConfigured {
+    pub name: &'static str,
+    /// What to set to offer it.
+    pub settings: &'static str,
+}
 
 /// An account as the provider identifies it after consent.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@
 use calsync_core::model::{ConnectionId, Provider, UserId};
 use calsync_store::NewConnection;
 use secrecy::SecretString;
-use sha2::{Digest as _, Sha256};
 
 use super::{announce, ConnectError};
+use crate::accounts::hash_token;
 use crate::state::AppState;
 
 /// The external id of a feed's one calendar.
@@ -53,7 +53,7 @@ pub async fn subscribe_ics(
     let new = NewConnection {
         user_id: user,
         provider: Provider::Ics,
-        account_id: hex(&Sha256::digest(url.as_str().as_bytes())),
+        account_id: hash_token(url.as_str()),
         account_email: Some(name),
         access_token: Some(secret),
         refresh_token: None,
@@ -67,8 +67,4 @@ pub async fn subscribe_ics(
     tracing::info!(user = %user, connection = %id, host = %host, "subscribed to a feed");
     announce(state, user, id);
     Ok(id)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

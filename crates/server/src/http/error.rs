@@ -65,8 +65,8 @@ impl From<ConnectError> for AppError {
     fn from(err: ConnectError) -> Self {
         use calsync_providers::ProviderError;
         match err {
-            ConnectError::NotConfigured(what) => {
-                Self::ProviderNotConfigured(what.0, "its client id")
+            ConnectError::NotConfigured(missing) => {
+                Self::ProviderNotConfigured(missing.name, missing.settings)
             }
             ConnectError::Store(store) => store.into(),
             ConnectError::Invalid(message) => Self::invalid("invalid_input", message),
