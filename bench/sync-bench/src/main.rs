@@ -859,6 +859,51 @@ async fn manual_sync(serve: &Serve, token: &str) -> Result<(Duration, String)> {
     Ok((t.elapsed(), line))
 }
 
+/// What delivering the OAuth callback cost, up to the worker's first
+/// "sync finished": the token exchange, the calendar list and the first
+/// round of every calendar.
+struct Initial {
+    wall: Duration,
+    cpu: Duration,
+    before: Memory,
+    after: Memory,
+    line: String,
+    kinds: BTreeMap<String, u64>,
+}
+
+async fn initial_round(
+    serve: &Serve,
+    emulator: &EmulatorHandle,
+    callback: &str,
+    cookie: &str,
+) -> Result<Initial> {
+    let seq = last_seq(emulator);
+    let before = serve.memory()?;
+    let cpu_before = serve.cpu()?;
+    let t = Instant::now();
+    let response = serve
+        .http
+        .get(serve.url(callback))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    if response.status() != 303 {
+        bail!("callback: {} {}", response.status(), response.text().await?);
+    }
+    let line = serve.wait_for_line(SYNC_DONE, 1, SYNC_TIMEOUT).await?;
+    let wall = t.elapsed();
+    let cpu = serve.cpu()?.saturating_sub(cpu_before);
+    let after = serve.memory()?;
+    Ok(Initial {
+        wall,
+        cpu,
+        before,
+        after,
+        line,
+        kinds: requests_since(emulator, seq),
+    })
+}
+
 async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()> {
     const S: &str = "Google sync";
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -910,24 +955,14 @@ async fn google(args: &Args, backend: &str, figures: &mut Figures) -> Result<()>
 
     // Initial sync: from delivering the OAuth callback (token exchange,
     // calendar list, first sync by the worker) to "sync finished".
-    let seq = last_seq(&emulator);
-    let before = serve.memory()?;
-    let cpu_before = serve.cpu()?;
-    let t = Instant::now();
-    let response = serve
-        .http
-        .get(serve.url(&callback))
-        .header("cookie", &cookie)
-        .send()
-        .await?;
-    if response.status() != 303 {
-        bail!("callback: {} {}", response.status(), response.text().await?);
-    }
-    let line = serve.wait_for_line(SYNC_DONE, 1, SYNC_TIMEOUT).await?;
-    let wall = t.elapsed();
-    let cpu = serve.cpu()?.saturating_sub(cpu_before);
-    let after = serve.memory()?;
-    let kinds = requests_since(&emulator, seq);
+    let Initial {
+        wall,
+        cpu,
+        before,
+        after,
+        line,
+        kinds,
+    } = initial_round(&serve, &emulator, &callback, &cookie).await?;
     let label = format!("initial sync, {n} events");
     figures.add(
         S,
@@ -1206,24 +1241,14 @@ async fn microsoft(args: &Args, backend: &str, figures: &mut Figures) -> Result<
 
     // Initial round: from delivering the OAuth callback (code exchange, /me,
     // calendar list, first delta round by the worker) to "sync finished".
-    let seq = last_seq(&emulator);
-    let before = serve.memory()?;
-    let cpu_before = serve.cpu()?;
-    let t = Instant::now();
-    let response = serve
-        .http
-        .get(serve.url(&callback))
-        .header("cookie", &cookie)
-        .send()
-        .await?;
-    if response.status() != 303 {
-        bail!("callback: {} {}", response.status(), response.text().await?);
-    }
-    let line = serve.wait_for_line(SYNC_DONE, 1, SYNC_TIMEOUT).await?;
-    let wall = t.elapsed();
-    let cpu = serve.cpu()?.saturating_sub(cpu_before);
-    let after = serve.memory()?;
-    let kinds = requests_since(&emulator, seq);
+    let Initial {
+        wall,
+        cpu,
+        before,
+        after,
+        line,
+        kinds,
+    } = initial_round(&serve, &emulator, &callback, &cookie).await?;
     let label = format!("initial round, {n} events");
     figures.add(
         S,
