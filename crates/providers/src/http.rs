@@ -2,6 +2,11 @@
 //! and overall timeouts, a cap on response size, and retries with truncated
 //! exponential backoff plus jitter that honour `Retry-After`.
 //!
+//! A provider's word on time is bounded: [`parse_retry_after`] never answers
+//! more than [`MAX_PROVIDER_WAIT`] (24 h) and reads anything malformed as no
+//! answer at all, so every `Retry-After` the crate hands on (in
+//! [`RawResponse`] and [`ProviderError::RateLimited`]) is at most a day.
+//!
 //! Never touches the database, and never logs a URL query, a header or a body:
 //! sync tokens and page tokens travel in queries, access tokens in headers,
 //! codes and refresh tokens in bodies. Log lines name the host, the status and
@@ -26,6 +31,19 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use crate::error::ProviderError;
+
+/// The longest wait a provider can ask of us (`Retry-After`), and the
+/// longest token lifetime we believe (OAuth `expires_in`): one day. A
+/// provider's word never parks a connection for longer than a day (a
+/// misconfigured server or a hostile feed answering `Retry-After:
+/// 1000000000000` would otherwise stall it for ages), and adding this to
+/// any timestamp a caller holds stays far from jiff's or `SystemTime`'s
+/// overflow.
+pub const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest `Retry-After` value we read. An HTTP-date is 29 characters;
+/// anything much longer is not a `Retry-After` any server means.
+const MAX_RETRY_AFTER_LEN: usize = 64;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone)]
@@ -571,16 +589,52 @@ impl reqwest::dns::Resolve for PublicOnlyResolver {
 }
 
 /// Parses a `Retry-After` value (RFC 9110 §10.2.3): delta-seconds, or an
-/// HTTP-date measured from `now` (a date in the past means "now").
+/// HTTP-date measured from `now` (a date in the past means "now"). The
+/// answer is capped at [`MAX_PROVIDER_WAIT`]: delta-seconds too large for
+/// any integer and dates as late as 9999 give 24 h, never an overflow.
+///
+/// Only the two forms of the RFC are read (surrounding spaces and tabs, the
+/// field's optional whitespace, are ignored). Anything else is `None`, as if
+/// the provider had said nothing: a sign (`-5`, `+5`), a fraction (`1.5`),
+/// `inf`, `NaN`, inner whitespace, non-ASCII text, an empty value, and any
+/// value over 64 bytes. Never panics.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly long numbers saturate rather than fail.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() || value.len() > MAX_RETRY_AFTER_LEN || !value.is_ascii() {
+        return None;
     }
-    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
-    let wait = when.duration_since(now);
-    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+    let wait = if value.bytes().all(|b| b.is_ascii_digit()) {
+        // Only all-digit text fails to parse by overflowing u64: a very
+        // long wait, which the cap below makes a day.
+        value
+            .parse::<u64>()
+            .map_or(MAX_PROVIDER_WAIT, Duration::from_secs)
+    } else {
+        http_date_wait(value, now)?
+    };
+    Some(wait.min(MAX_PROVIDER_WAIT))
+}
+
+/// The wait until an HTTP-date (RFC 2822 syntax, of which the IMF-fixdate
+/// `Sun, 06 Nov 1994 08:49:37 GMT` is a case), zero for a date in the past.
+fn http_date_wait(value: &str, now: Timestamp) -> Option<Duration> {
+    if let Ok(when) = jiff::fmt::rfc2822::parse(value) {
+        let wait = when.timestamp().duration_since(now);
+        return Some(Duration::try_from(wait).unwrap_or(Duration::ZERO));
+    }
+    // A valid IMF-fixdate that jiff cannot hold as a timestamp (after
+    // 9999-12-30T22:00Z, such as `Fri, 31 Dec 9999 23:59:59 GMT`) is the far
+    // future: the longest wait.
+    let date = jiff::fmt::strtime::parse("%a, %d %b %Y %H:%M:%S GMT", value)
+        .ok()?
+        .to_datetime()
+        .ok()?;
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    Some(if date > today {
+        MAX_PROVIDER_WAIT
+    } else {
+        Duration::ZERO
+    })
 }
 
 /// A uniformly random number in `[0, 1)` for jitter. Falls back to the clock's
@@ -605,6 +659,14 @@ mod tests {
         assert_eq!(parse_retry_after("30", now), Some(Duration::from_secs(30)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
         assert_eq!(
+            parse_retry_after("\t7\t", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("0042", now),
+            Some(Duration::from_secs(42))
+        );
+        assert_eq!(
             parse_retry_after("Sun, 01 Mar 2026 12:00:45 GMT", now),
             Some(Duration::from_secs(45))
         );
@@ -615,10 +677,98 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_a_day() {
+        let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        let day = Some(MAX_PROVIDER_WAIT);
+        assert_eq!(MAX_PROVIDER_WAIT, Duration::from_secs(86_400));
+        for huge in [
+            "86400",
+            "86401",
+            "1000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999",
+            &"9".repeat(MAX_RETRY_AFTER_LEN),
+        ] {
+            assert_eq!(parse_retry_after(huge, now), day, "{huge}");
+        }
         assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
+            parse_retry_after("86399", now),
+            Some(Duration::from_secs(86_399))
         );
+        // Dates: a day and a bit ahead, the last ones jiff can hold, and
+        // the last one HTTP can write (beyond jiff's range).
+        for late in [
+            "Mon, 02 Mar 2026 12:00:01 GMT",
+            "Thu, 30 Dec 9999 21:59:59 GMT",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(late, now), day, "{late}");
+        }
+        assert_eq!(
+            parse_retry_after("Mon, 02 Mar 2026 11:00:00 GMT", now),
+            Some(Duration::from_secs(23 * 3600))
+        );
+        for early in [
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+        ] {
+            assert_eq!(
+                parse_retry_after(early, now),
+                Some(Duration::ZERO),
+                "{early}"
+            );
+        }
+        // Even at the ends of time, nothing overflows.
+        for now in [Timestamp::MIN, Timestamp::MAX, Timestamp::UNIX_EPOCH] {
+            for value in [
+                "18446744073709551616",
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+                "Thu, 01 Jan 1970 00:00:00 GMT",
+            ] {
+                let wait = parse_retry_after(value, now).unwrap();
+                assert!(wait <= MAX_PROVIDER_WAIT, "{value} at {now}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_retry_after_is_none() {
+        let now: Timestamp = "2026-03-01T12:00:00Z".parse().unwrap();
+        let ten_kb_digits = "1".repeat(10 * 1024);
+        let ten_kb_junk = "x".repeat(10 * 1024);
+        for bad in [
+            "-5",
+            "-0",
+            "+5",
+            "1.5",
+            "1e3",
+            "0x10",
+            "inf",
+            "-inf",
+            "infinity",
+            "NaN",
+            "1 0",
+            "5s",
+            " ",
+            "\t \t",
+            "\u{663}",
+            "٣٠",
+            "３０",
+            "Sun, 01 Mär 2026 12:00:45 GMT",
+            "Mon, 01 Mar 2026 12:00:45 GMT", // the wrong weekday
+            "Sun, 01 Mar 2026 25:00:45 GMT",
+            "Fri, 31 Dec 10000 23:59:59 GMT",
+            "Sun, 01 Mar 2026",
+            "garbage",
+            &ten_kb_digits,
+            &ten_kb_junk,
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
     }
 
     #[test]
