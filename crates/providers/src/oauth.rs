@@ -15,7 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{redact, sanitize_message, ProviderError};
-use crate::http::{HttpClient, RawResponse};
+use crate::http::{HttpClient, RawResponse, MAX_PROVIDER_WAIT};
 
 /// `n` bytes from the operating system's generator.
 fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {
@@ -80,13 +80,24 @@ pub struct OAuthClient {
 /// uses 3 min 45 s; spec §1.4, §7).
 pub const REFRESH_MARGIN: SignedDuration = SignedDuration::from_secs(240);
 
+/// The longest access-token lifetime we believe: [`MAX_PROVIDER_WAIT`], one
+/// day. Google's and Microsoft's access tokens live an hour; a token
+/// endpoint claiming more (`"expires_in": 1e30`) is wrong or hostile, and
+/// taking it at its word would keep a dead token for ages and put an
+/// instant near the end of time into the caller's arithmetic. Capped, the
+/// token is refreshed at least daily.
+pub const MAX_TOKEN_LIFETIME: SignedDuration =
+    SignedDuration::from_secs(MAX_PROVIDER_WAIT.as_secs() as i64);
+
 /// What a token endpoint handed us.
 #[derive(Debug, Clone)]
 pub struct TokenSet {
     pub access_token: SecretString,
     /// On a refresh without a new one, the refresh token that was used.
     pub refresh_token: Option<SecretString>,
-    /// When the access token expires (from `expires_in`), if the provider said.
+    /// When the access token expires (from `expires_in`), if the provider said
+    /// something readable: never before the answer arrived, never more than
+    /// [`MAX_TOKEN_LIFETIME`] after.
     pub expires_at: Option<Timestamp>,
     /// The space-separated scopes actually granted; with granular consent
     /// this can be fewer than requested.
@@ -296,12 +307,8 @@ impl OAuthClient {
         let expires_at = parsed
             .expires_in
             .as_ref()
-            .and_then(|v| match v {
-                serde_json::Value::Number(n) => n.as_i64(),
-                serde_json::Value::String(s) => s.trim().parse().ok(),
-                _ => None,
-            })
-            .and_then(|secs| now.checked_add(SignedDuration::from_secs(secs.max(0))).ok());
+            .and_then(token_lifetime)
+            .and_then(|lifetime| now.checked_add(lifetime).ok());
         Ok(TokenSet {
             access_token: SecretString::from(parsed.access_token),
             refresh_token: parsed
@@ -314,6 +321,32 @@ impl OAuthClient {
             id_token: parsed.id_token.map(SecretString::from),
         })
     }
+}
+
+/// An `expires_in` (RFC 6749 §5.1) as a lifetime in `[0, MAX_TOKEN_LIFETIME]`.
+///
+/// Read: a JSON number, or a string holding one (some servers quote it), in
+/// any JSON form (`3599`, `3599.9`, `3.6e3`, beyond 64 bits); a fraction is
+/// cut to whole seconds. Clamped: a negative lifetime is zero (the token
+/// counts as expired and is refreshed before its next use, which costs one
+/// request), one over a day is a day. Anything else (`null`, `"abc"`,
+/// `"inf"`, `true`, an object) is `None`, the same as no `expires_in` at
+/// all: the lifetime is unknown, and the caller learns of the expiry from a
+/// 401. Never panics.
+fn token_lifetime(value: &serde_json::Value) -> Option<SignedDuration> {
+    let number = match value {
+        serde_json::Value::Number(n) => n.clone(),
+        serde_json::Value::String(s) => s.trim().parse::<serde_json::Number>().ok()?,
+        _ => return None,
+    };
+    let max = MAX_TOKEN_LIFETIME.as_secs();
+    let secs = match number.as_i64() {
+        Some(secs) => secs.clamp(0, max),
+        // Beyond i64, or with a fraction or an exponent. JSON has no NaN or
+        // infinity, and `as` saturates; the clamp does the rest.
+        None => (number.as_f64()?.trunc() as i64).clamp(0, max),
+    };
+    Some(SignedDuration::from_secs(secs))
 }
 
 /// Token endpoints worth retrying: 408, 429, 5xx, or the OAuth error codes
@@ -513,6 +546,91 @@ mod tests {
             .unwrap();
         assert_eq!(rotated.refresh_token.unwrap().expose_secret(), "1//rotated");
         assert!(rotated.expires_at.is_some());
+    }
+
+    #[test]
+    fn expires_in_is_read_in_every_shape_and_clamped_to_a_day() {
+        let secs = |json: &str| {
+            let value: serde_json::Value = serde_json::from_str(json).unwrap();
+            token_lifetime(&value).map(|d| d.as_secs())
+        };
+        let day = Some(86_400);
+        assert_eq!(MAX_TOKEN_LIFETIME, SignedDuration::from_hours(24));
+        assert_eq!(secs("3599"), Some(3599));
+        assert_eq!(secs(r#""3599""#), Some(3599));
+        assert_eq!(secs(r#"" 3599 ""#), Some(3599));
+        assert_eq!(secs("3599.9"), Some(3599));
+        assert_eq!(secs("3.6e3"), Some(3600));
+        assert_eq!(secs("0"), Some(0));
+        assert_eq!(secs("86400"), day);
+        let nines = "9".repeat(300);
+        for huge in [
+            "86401",
+            "1e30",
+            "1.7976931348623157e308",
+            "9223372036854775807",
+            "18446744073709551615",
+            "18446744073709551616",
+            r#""18446744073709551616""#,
+            r#""1e30""#,
+            &nines,
+        ] {
+            assert_eq!(secs(huge), day, "{huge}");
+        }
+        for negative in ["-1", "-0.5", "-1e30", "-9223372036854775808", r#""-1""#] {
+            assert_eq!(secs(negative), Some(0), "{negative}");
+        }
+        for unreadable in [
+            "null",
+            "true",
+            r#""abc""#,
+            r#""""#,
+            r#""inf""#,
+            r#""NaN""#,
+            r#""+5""#,
+            r#""0x10""#,
+            r#""1 0""#,
+            "[3599]",
+            r#"{"s":3599}"#,
+        ] {
+            assert_eq!(secs(unreadable), None, "{unreadable}");
+        }
+    }
+
+    #[test]
+    fn hostile_expires_in_never_lands_beyond_a_day() {
+        let c = client();
+        let day = MAX_TOKEN_LIFETIME;
+        for (expires_in, lifetime) in [
+            ("1e30", Some(day)),
+            ("18446744073709551616", Some(day)),
+            ("-1", Some(SignedDuration::ZERO)),
+            (r#""abc""#, None),
+            ("null", None),
+        ] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{expires_in}}}"#);
+            let before = Timestamp::now();
+            let set = c.read_tokens(raw(200, &body), None, &[]).unwrap();
+            let after = Timestamp::now();
+            match (set.expires_at, lifetime) {
+                (Some(at), Some(lifetime)) => assert!(
+                    at >= before.checked_add(lifetime).unwrap()
+                        && at <= after.checked_add(lifetime).unwrap(),
+                    "{expires_in}: {at}"
+                ),
+                (None, None) => {}
+                other => panic!("{expires_in}: {other:?}"),
+            }
+        }
+        // Beyond what JSON numbers hold: the answer is unreadable, an error.
+        let err = c
+            .read_tokens(
+                raw(200, r#"{"access_token":"a","expires_in":1e400}"#),
+                None,
+                &[],
+            )
+            .unwrap_err();
+        assert!(matches!(err, ProviderError::Decode(_)), "{err:?}");
     }
 
     #[test]
