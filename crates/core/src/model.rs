@@ -81,6 +81,9 @@ pub enum ConnectionStatus {
     Error,
     /// The provider refused our tokens: the user must reconnect.
     NeedsReauth,
+    /// A round would have removed most of a calendar (or a calendar itself):
+    /// nothing was removed, and the user decides (see [`RemovalDecision`]).
+    Held,
 }
 
 impl ConnectionStatus {
@@ -92,6 +95,7 @@ impl ConnectionStatus {
             Self::Ok => "ok",
             Self::Error => "error",
             Self::NeedsReauth => "needs_reauth",
+            Self::Held => "held",
         }
     }
 
@@ -103,6 +107,7 @@ impl ConnectionStatus {
             Self::Ok,
             Self::Error,
             Self::NeedsReauth,
+            Self::Held,
         ]
         .into_iter()
         .find(|s| s.as_str() == name)
@@ -134,6 +139,64 @@ pub struct Connection {
     pub created_at: Timestamp,
     /// Syncs that failed in a row since the last success; the scheduler backs off by it.
     pub consecutive_failures: u32,
+    /// When the next round is due (during a round: when it was due).
+    pub next_sync_at: Option<Timestamp>,
+    /// Why the next round waits longer than the interval.
+    pub wait_reason: Option<WaitReason>,
+}
+
+/// Why a connection's next sync waits longer than the sync interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// Failed rounds in a row: each one doubles the wait (up to six hours).
+    Backoff,
+    /// The provider asked us to come back later (`Retry-After`).
+    RateLimited,
+}
+
+impl WaitReason {
+    /// The name used in JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Backoff => "backoff",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+
+    /// Parses the name written by [`WaitReason::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Backoff, Self::RateLimited]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
+}
+
+/// What the user decided about removals a round held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalDecision {
+    /// Remove them: the provider really lost them.
+    Apply,
+    /// Keep them: the next rounds go on syncing changes.
+    Reject,
+}
+
+impl RemovalDecision {
+    /// The name used in JSON and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Apply => "apply",
+            Self::Reject => "reject",
+        }
+    }
+
+    /// Parses the name written by [`RemovalDecision::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Apply, Self::Reject]
+            .into_iter()
+            .find(|d| d.as_str() == name)
+    }
 }
 
 /// One sync of a connection, as its history shows it.
@@ -162,6 +225,14 @@ pub struct Calendar {
     pub is_primary: bool,
     pub access_role: Option<String>,
     pub last_synced_at: Option<Timestamp>,
+    /// Events a round would have removed and held back instead; the
+    /// connection is `held` until the user decides.
+    pub held_removals: Option<u64>,
+    /// The user's decision, carried out by the next round.
+    pub removal_decision: Option<RemovalDecision>,
+    /// Listings in a row that no longer listed this calendar (it is removed,
+    /// through the same hold, after two).
+    pub missing_listings: u32,
 }
 
 /// A calendar as a provider lists it, before the user's choices are applied.

@@ -70,6 +70,16 @@ pub fn next_sync_delay(
     base.mul_f64(0.9 + 0.2 * jitter_unit.clamp(0.0, 1.0))
 }
 
+/// The longest a provider's `Retry-After` may park a connection: a day.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// How long until the next sync of a connection the provider rate-limited:
+/// what it asked for, capped at [`MAX_RATE_LIMIT_WAIT`] (a provider's
+/// number is input, and a hostile one must not park a connection forever).
+pub fn rate_limited_delay(retry_after: Duration) -> Duration {
+    retry_after.min(MAX_RATE_LIMIT_WAIT)
+}
+
 /// One occurrence to store, attributed to the event it shows (the master, or
 /// the changed instance that replaced it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +232,45 @@ pub fn mass_delete_guard(stored: u64, incoming: u64) -> Result<(), MassDelete> {
     let collapsed = stored >= MASS_DELETE_MIN_STORED && incoming < stored / 10;
     if (stored > 0 && incoming == 0) || collapsed {
         return Err(MassDelete { stored, incoming });
+    }
+    Ok(())
+}
+
+/// A round would remove too much of a calendar to do it unasked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{removing} of {stored} events would be removed")]
+pub struct HeldRemoval {
+    pub stored: u64,
+    pub removing: u64,
+}
+
+/// Removals above this many, and above half the calendar, are held.
+pub const HOLD_MIN_REMOVALS: u64 = 20;
+/// A calendar of at least this many events is never emptied unasked.
+pub const HOLD_MIN_EMPTIED: u64 = 5;
+
+/// Holds a round's removals for the user to confirm when they would take
+/// more than half of a calendar's `stored` events and more than
+/// [`HOLD_MIN_REMOVALS`], or empty a calendar of at least
+/// [`HOLD_MIN_EMPTIED`]. Such a round is far more often a provider's hiccup
+/// (a truncated listing, an account switched under us, a 410 answered with
+/// an empty resync) than a person deleting most of their calendar, and
+/// applying it would lose what people rely on; the rare real clear-out costs
+/// one click.
+///
+/// ```
+/// use calsync_core::plan::removal_guard;
+/// assert!(removal_guard(100, 50).is_ok());
+/// assert!(removal_guard(100, 51).is_err());
+/// assert!(removal_guard(30, 20).is_ok());
+/// assert!(removal_guard(5, 5).is_err());
+/// assert!(removal_guard(4, 4).is_ok());
+/// ```
+pub fn removal_guard(stored: u64, removing: u64) -> Result<(), HeldRemoval> {
+    let most = removing > HOLD_MIN_REMOVALS && removing.saturating_mul(2) > stored;
+    let emptied = stored >= HOLD_MIN_EMPTIED && removing >= stored;
+    if most || emptied {
+        return Err(HeldRemoval { stored, removing });
     }
     Ok(())
 }

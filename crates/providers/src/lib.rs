@@ -103,3 +103,10 @@ pub trait CalendarSource {
         cursor: &EventsCursor,
     ) -> impl Future<Output = Result<ChangePage, ProviderError>> + Send;
 }
+
+/// The lower-cased host of a URL, e.g. to limit how hard one server is
+/// worked at once; `None` when it does not parse.
+pub fn url_host(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    parsed.host_str().map(str::to_ascii_lowercase)
+}

@@ -41,6 +41,9 @@ pub struct ConfigArgs {
     /// How often connections are synced, e.g. 30s, 5m, 1h [default: 5m].
     #[arg(long, env = "CALSYNC_SYNC_INTERVAL", global = true)]
     pub sync_interval: Option<String>,
+    /// Sync rounds at once per instance [default: 32].
+    #[arg(long, env = "CALSYNC_SYNC_CONCURRENCY", global = true)]
+    pub sync_concurrency: Option<u32>,
     #[command(flatten)]
     #[serde(flatten)]
     pub google: GoogleArgs,
@@ -151,6 +154,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub encryption_key: Option<SecretString>,
     pub sync_interval: Duration,
+    /// Sync rounds at once per instance: most of a round is waiting for the
+    /// provider, so a 2-core machine runs dozens.
+    pub sync_concurrency: usize,
     /// `None` when no client id is set: the provider is not offered.
     pub google: Option<OAuthProvider>,
     pub microsoft: Option<OAuthProvider>,
@@ -189,6 +195,11 @@ impl Config {
                 })?,
                 None => Duration::from_secs(300),
             },
+            sync_concurrency: match a.sync_concurrency {
+                Some(0) => return Err(invalid("CALSYNC_SYNC_CONCURRENCY", "must be at least 1".to_owned())),
+                Some(n) => usize::try_from(n.min(1024)).unwrap_or(1024),
+                None => 32,
+            },
             google: oauth_provider(a.google.into(), GOOGLE_DEFAULTS),
             microsoft: oauth_provider(a.microsoft.into(), MICROSOFT_DEFAULTS),
             allow_private_addresses: a.allow_private_addresses.unwrap_or(false),
@@ -221,6 +232,7 @@ impl ConfigArgs {
             data_dir: self.data_dir.or(fallback.data_dir),
             encryption_key: self.encryption_key.or(fallback.encryption_key),
             sync_interval: self.sync_interval.or(fallback.sync_interval),
+            sync_concurrency: self.sync_concurrency.or(fallback.sync_concurrency),
             google: GoogleArgs::from(OAuthArgs::from(self.google).or(fallback.google.into())),
             microsoft: MicrosoftArgs::from(
                 OAuthArgs::from(self.microsoft).or(fallback.microsoft.into()),
@@ -326,6 +338,7 @@ const FILE_KEYS: &[&str] = &[
     "data_dir",
     "encryption_key",
     "sync_interval",
+    "sync_concurrency",
     "allow_private_addresses",
     "google_client_id",
     "google_client_secret",

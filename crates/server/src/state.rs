@@ -65,6 +65,9 @@ impl AppState {
             changes: self.changes.clone(),
             interval: self.config.sync_interval,
             wake: self.worker.clone(),
+            concurrency: self.config.sync_concurrency,
+            limits: calsync_store::ClaimLimits::default(),
+            metrics: self.metrics.clone(),
         }
     }
 }

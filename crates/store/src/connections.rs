@@ -4,7 +4,7 @@
 //! nothing (the API answers 404, as if it did not exist).
 
 use calsync_core::model::{
-    Calendar, Connection, ConnectionId, ConnectionStatus, Provider, SyncRun, UserId,
+    Calendar, Connection, ConnectionId, ConnectionStatus, Provider, SyncRun, UserId, WaitReason,
 };
 use jiff::Timestamp;
 use secrecy::SecretString;
@@ -74,10 +74,12 @@ type ConnectionRow = (
     Option<String>,
     i64,
     i64,
+    Option<i64>,
+    Option<String>,
 );
 
 const CONNECTION_COLUMNS: &str = "id, user_id, provider, account_id, account_email, status, \
-     last_synced_at, last_error, created_at, consecutive_failures";
+     last_synced_at, last_error, created_at, consecutive_failures, next_sync_at, wait_reason";
 
 fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
     let (
@@ -91,6 +93,8 @@ fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
         last_error,
         created_at,
         consecutive_failures,
+        next_sync_at,
+        wait_reason,
     ) = row;
     Some(Connection {
         id: ConnectionId(id),
@@ -103,13 +107,16 @@ fn connection_from_row(row: ConnectionRow) -> Option<Connection> {
         last_error,
         created_at: from_secs(created_at),
         consecutive_failures: u32::try_from(consecutive_failures).unwrap_or(u32::MAX),
+        next_sync_at: next_sync_at.map(from_secs),
+        wait_reason: wait_reason.as_deref().and_then(WaitReason::parse),
     })
 }
 
 impl Store {
     /// Creates the connection, or updates the one this user already has for
     /// this provider account (reconnecting never duplicates). Reconnecting
-    /// clears `needs_reauth`.
+    /// clears `needs_reauth`, and fences off a round still running with the
+    /// old credentials (a new round starts at once).
     pub async fn upsert_connection(
         &self,
         new: &NewConnection,
@@ -137,7 +144,8 @@ impl Store {
                        refresh_token = COALESCE(excluded.refresh_token, connections.refresh_token), \
                        token_expires_at = excluded.token_expires_at, scopes = excluded.scopes, \
                        status = 'pending', last_error = NULL, next_sync_at = excluded.next_sync_at, \
-                       updated_at = excluded.updated_at \
+                       updated_at = excluded.updated_at, wait_reason = NULL, consecutive_failures = 0, \
+                       lease_token = connections.lease_token + 1, lease_until = NULL, sync_again = FALSE \
                    RETURNING id";
         let (id,): (i64,) = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(new.user_id.0)

@@ -26,6 +26,15 @@ pub enum StoreError {
     MissingKey(String),
     #[error(transparent)]
     Seal(#[from] SealError),
+    /// The blocking task that expands series did not finish (it panicked).
+    #[error("expanding recurring events failed")]
+    Expansion,
+    #[error("nothing is held on this calendar")]
+    NothingHeld,
+    /// The round's lease was taken over (it ran out, or the connection was
+    /// deleted or reconnected): the round must stop without writing.
+    #[error("the sync lease was lost")]
+    LeaseLost,
     #[error("CALSYNC_DATABASE_URL must start with postgres://, postgresql:// or sqlite://")]
     UnsupportedUrl,
 }

@@ -53,7 +53,7 @@ pub use events::EventRange;
 pub use health::SyncBacklog;
 pub use keys::RotationReport;
 pub use oauth_states::OAuthState;
-pub use schedule::{Claim, SyncResult};
+pub use schedule::{Claim, ClaimLimits, SyncResult};
 use seal::Keyring;
 pub use sessions::Session;
 pub use sync::{PageOutcome, PageUpdate};

@@ -10,8 +10,8 @@ use calsync_core::recur::Window;
 use calsync_store::seal::Keyring;
 use calsync_store::testing::{self, fresh_database, fresh_store};
 use calsync_store::{
-    BackendKind, CalendarPatch, EventRange, NewConnection, OAuthState, PageUpdate, Session, Store,
-    StoreError, SyncResult,
+    BackendKind, CalendarPatch, Claim, ClaimLimits, EventRange, NewConnection, OAuthState,
+    PageUpdate, Session, Store, StoreError, SyncResult,
 };
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
@@ -50,6 +50,7 @@ on_both_backends!(
     recurring_series_materialise_with_exceptions,
     a_replaced_group_keeps_exactly_its_new_events,
     due_connections_are_claimed_once_and_rescheduled,
+    rounds_at_once_are_limited_per_user,
     the_horizon_extends_as_time_passes,
     ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
     long_events_under_way_are_found_by_later_ranges,
@@ -317,6 +318,21 @@ async fn secrets_are_sealed_and_do_not_open_in_another_row(kind: BackendKind) {
     );
 }
 
+/// Claims `conn`, which must be the only due, unleased connection.
+async fn claimed(store: &Store, conn: ConnectionId) -> Claim {
+    let claim = store
+        .claim_due_connection(now(), lease_end(), ClaimLimits::default())
+        .await
+        .unwrap()
+        .expect("a due connection");
+    assert_eq!(claim.connection_id, conn);
+    claim
+}
+
+fn lease_end() -> Timestamp {
+    now() + SignedDuration::from_mins(10)
+}
+
 async fn users_never_see_each_others_rows(kind: BackendKind) {
     let Some(store) = fresh_store(kind).await else {
         return;
@@ -326,8 +342,9 @@ async fn users_never_see_each_others_rows(kind: BackendKind) {
         .upsert_connection(&google(alice, "sub-a", "r"), now())
         .await
         .unwrap();
+    let claim = claimed(&store, conn).await;
     let cals = store
-        .upsert_calendars(alice, conn, &[remote("primary", None)])
+        .upsert_calendars(&claim, lease_end(), &[remote("primary", None)])
         .await
         .unwrap();
     let cal = cals[0].id;
@@ -354,11 +371,15 @@ async fn users_never_see_each_others_rows(kind: BackendKind) {
         store.patch_calendar(bob, cal, &patch).await,
         Err(StoreError::NotFound)
     ));
+    let stale = Claim {
+        lease_token: claim.lease_token - 1,
+        ..claim
+    };
     assert!(matches!(
         store
-            .upsert_calendars(bob, conn, &[remote("x", None)])
+            .upsert_calendars(&stale, lease_end(), &[remote("x", None)])
             .await,
-        Err(StoreError::NotFound)
+        Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
         store.delete_connection(bob, conn).await,
@@ -377,10 +398,11 @@ async fn calendars_keep_the_users_choices(kind: BackendKind) {
         .upsert_connection(&google(alice, "sub-a", "r"), now())
         .await
         .unwrap();
+    let claim = claimed(&store, conn).await;
     let cals = store
         .upsert_calendars(
-            alice,
-            conn,
+            &claim,
+            lease_end(),
             &[
                 remote("work", Some("#9FC6E7")),
                 remote("home", Some("not a colour")),
@@ -405,7 +427,7 @@ async fn calendars_keep_the_users_choices(kind: BackendKind) {
     let mut renamed = remote("work", Some("#000000"));
     renamed.name = "Work (renamed)".into();
     let cals = store
-        .upsert_calendars(alice, conn, &[renamed])
+        .upsert_calendars(&claim, lease_end(), &[renamed])
         .await
         .unwrap();
     assert_eq!(
@@ -491,7 +513,7 @@ async fn migrations_run_once(kind: BackendKind) {
         )
         .await
         .as_deref(),
-        Some("1")
+        Some("2")
     );
     store.ping().await.unwrap();
 }
@@ -547,12 +569,30 @@ async fn calendar_for(store: &Store, name: &str) -> (UserId, CalendarId) {
         .upsert_connection(&google(user, &format!("sub-{name}"), "r"), now())
         .await
         .unwrap();
+    let claim = claimed(store, conn).await;
     let cal = store
-        .upsert_calendars(user, conn, &[remote("primary", Some("#0b8043"))])
+        .upsert_calendars(&claim, lease_end(), &[remote("primary", Some("#0b8043"))])
         .await
         .unwrap()[0]
         .id;
     (user, cal)
+}
+
+/// The claim its round holds on the connection of `cal`.
+async fn claim_of(store: &Store, user: UserId, cal: CalendarId) -> Claim {
+    let row = |column: &str| {
+        format!(
+            "SELECT CAST({column} AS TEXT) FROM connections \
+             WHERE id = (SELECT connection_id FROM calendars WHERE id = {})",
+            cal.0
+        )
+    };
+    let number = |text: Option<String>| text.unwrap().parse::<i64>().unwrap();
+    Claim {
+        connection_id: ConnectionId(number(testing::fetch_text(store, &row("id")).await)),
+        user_id: user,
+        lease_token: number(testing::fetch_text(store, &row("lease_token")).await),
+    }
 }
 
 async fn apply(
@@ -564,7 +604,10 @@ async fn apply(
     next: PageNext,
 ) -> u64 {
     let window = horizon();
+    let claim = claim_of(store, user, cal).await;
     let page = PageUpdate {
+        claim: &claim,
+        lease_until: lease_end(),
         changes,
         starts_full_round: full,
         next: &next,
@@ -877,26 +920,50 @@ async fn due_connections_are_claimed_once_and_rescheduled(kind: BackendKind) {
     let Some(store) = fresh_store(kind).await else {
         return;
     };
+    let limits = ClaimLimits::default();
     let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
     let conn = store
         .upsert_connection(&google(alice, "sub", "r"), now())
         .await
         .unwrap();
-    let lease = now() + SignedDuration::from_mins(10);
+    let lease = now() + SignedDuration::from_mins(2);
     let claim = store
-        .claim_due_connection(now(), lease)
+        .claim_due_connection(now(), lease, limits)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((claim.connection_id, claim.user_id), (conn, alice));
     assert_eq!(
-        store.claim_due_connection(now(), lease).await.unwrap(),
+        store
+            .claim_due_connection(now(), lease, limits)
+            .await
+            .unwrap(),
         None,
         "leased: nobody else gets it"
     );
     assert_eq!(
         store.connection(alice, conn).await.unwrap().status,
         ConnectionStatus::Syncing
+    );
+    assert!(store.renew_lease(&claim, lease).await.unwrap());
+
+    assert!(
+        !store.request_sync(bob, conn, now()).await.unwrap(),
+        "not bob's connection"
+    );
+    assert!(store.request_sync(alice, conn, now()).await.unwrap());
+    assert_eq!(
+        store.connection(alice, conn).await.unwrap().status,
+        ConnectionStatus::Syncing,
+        "sync now during a round leaves the round alone"
+    );
+    assert_eq!(
+        store
+            .claim_due_connection(now(), lease, limits)
+            .await
+            .unwrap(),
+        None,
+        "still leased"
     );
 
     let run = store.start_sync_run(conn, now()).await.unwrap();
@@ -907,52 +974,132 @@ async fn due_connections_are_claimed_once_and_rescheduled(kind: BackendKind) {
         requests: 3,
         changes: 7,
         next_sync_at: next,
+        wait_reason: None,
     };
-    store.finish_sync(conn, run, &result, now()).await.unwrap();
+    assert!(store
+        .finish_sync(&claim, run, &result, now())
+        .await
+        .unwrap());
     let synced = store.connection(alice, conn).await.unwrap();
     assert_eq!(
-        (synced.status, synced.last_synced_at),
-        (ConnectionStatus::Ok, Some(now()))
+        (synced.status, synced.last_synced_at, synced.next_sync_at),
+        (ConnectionStatus::Ok, Some(now()), Some(now())),
+        "the sync asked for during the round comes right after it"
     );
-    assert_eq!(
-        store.claim_due_connection(now(), lease).await.unwrap(),
-        None
-    );
-    assert!(store
-        .claim_due_connection(next, lease + SignedDuration::from_mins(5))
+    let again = store
+        .claim_due_connection(now(), lease, limits)
         .await
         .unwrap()
-        .is_some());
-
+        .unwrap();
+    assert!(again.lease_token > claim.lease_token);
     assert!(
-        !store.request_sync(bob, conn, now()).await.unwrap(),
-        "not bob's connection"
+        !store
+            .finish_sync(&claim, run, &result, now())
+            .await
+            .unwrap(),
+        "the old round is fenced off"
     );
-    assert!(store.request_sync(alice, conn, now()).await.unwrap());
+    assert!(store
+        .finish_sync(&again, run, &result, now())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.connection(alice, conn).await.unwrap().next_sync_at,
+        Some(next)
+    );
+    assert_eq!(
+        store
+            .claim_due_connection(now(), lease, limits)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A lease that ran out (its instance died) is claimed again, fencing
+    // the stalled round.
+    let stalled = store
+        .claim_due_connection(next, next + SignedDuration::from_mins(2), limits)
+        .await
+        .unwrap()
+        .unwrap();
+    let later = next + SignedDuration::from_mins(3);
+    let taken = store
+        .claim_due_connection(later, later + SignedDuration::from_mins(2), limits)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!store.renew_lease(&stalled, later).await.unwrap());
+    assert!(store.renew_lease(&taken, later).await.unwrap());
+
     let failed = SyncResult {
         status: ConnectionStatus::NeedsReauth,
         error: Some("Reconnect".into()),
         ..result
     };
-    store.finish_sync(conn, run, &failed, now()).await.unwrap();
+    assert!(store
+        .finish_sync(&taken, run, &failed, later)
+        .await
+        .unwrap());
     assert!(
-        !store.request_sync(alice, conn, now()).await.unwrap(),
+        !store.request_sync(alice, conn, later).await.unwrap(),
         "needs_reauth waits for a reconnect"
     );
-    assert_eq!(store.claim_due_connection(next, lease).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_due_connection(later, lease, limits)
+            .await
+            .unwrap(),
+        None
+    );
     let reconnected = store
-        .upsert_connection(&google(alice, "sub", "r2"), now())
+        .upsert_connection(&google(alice, "sub", "r2"), later)
         .await
         .unwrap();
     assert_eq!(reconnected, conn);
     assert!(
         store
-            .claim_due_connection(now(), lease)
+            .claim_due_connection(later, later + SignedDuration::from_mins(2), limits)
             .await
             .unwrap()
             .is_some(),
         "reconnecting makes it due again"
     );
+}
+
+async fn rounds_at_once_are_limited_per_user(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let limits = ClaimLimits {
+        per_user: 2,
+        per_host: 4,
+    };
+    let (alice, bob) = (user(&store, "alice").await, user(&store, "bob").await);
+    for n in 0..4 {
+        store
+            .upsert_connection(&google(alice, &format!("a{n}"), "r"), now())
+            .await
+            .unwrap();
+    }
+    let bobs = store
+        .upsert_connection(&google(bob, "b", "r"), now())
+        .await
+        .unwrap();
+    let lease = now() + SignedDuration::from_mins(2);
+    let mut claimed = Vec::new();
+    while let Some(claim) = store
+        .claim_due_connection(now(), lease, limits)
+        .await
+        .unwrap()
+    {
+        claimed.push(claim.user_id);
+    }
+    assert_eq!(
+        claimed,
+        [alice, alice, bob],
+        "alice's third waits; bob's, listed after all of hers, goes"
+    );
+    assert!(store.connection(bob, bobs).await.is_ok());
 }
 
 async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
@@ -971,7 +1118,10 @@ async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
         sync_token: "s1".into(),
     };
     let changes = [upsert(weekly)];
+    let claim = claim_of(&store, alice, cal).await;
     let page = PageUpdate {
+        claim: &claim,
+        lease_until: lease_end(),
         changes: &changes,
         starts_full_round: true,
         next: &next,
@@ -981,14 +1131,20 @@ async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
     store.apply_page(alice, cal, &page).await.unwrap();
     assert_eq!(titles(&store, alice).await.len(), 4, "January only");
 
-    assert!(store.extend_horizon(alice, cal, &horizon()).await.unwrap());
+    assert!(store
+        .extend_horizon(&claim, lease_end(), alice, cal, &horizon())
+        .await
+        .unwrap());
     assert_eq!(
         titles(&store, alice).await.len(),
         52,
         "the whole year once the horizon moved"
     );
     assert!(
-        !store.extend_horizon(alice, cal, &horizon()).await.unwrap(),
+        !store
+            .extend_horizon(&claim, lease_end(), alice, cal, &horizon())
+            .await
+            .unwrap(),
         "nothing to do a second time"
     );
 }

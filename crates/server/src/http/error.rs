@@ -56,6 +56,9 @@ pub enum AppError {
     /// 503: the database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable,
+    /// 503 from `/readyz`: the sync worker has not reported within its deadline.
+    #[error("the sync worker is not running")]
+    SyncWorkerDown,
     /// 500: a failure of the server itself; details are logged, not shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -130,6 +133,7 @@ impl AppError {
             }
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::SyncWorkerDown => (StatusCode::SERVICE_UNAVAILABLE, "sync_worker_down"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -182,6 +186,9 @@ impl From<StoreError> for AppError {
         match err {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            StoreError::NothingHeld => Self::Conflict(
+                "nothing is held on this calendar: its removals were already applied or kept".to_owned(),
+            ),
             err if err.is_unavailable() => Self::Unavailable,
             other => Self::Internal(Box::new(other)),
         }

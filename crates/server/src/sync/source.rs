@@ -9,7 +9,7 @@ use calsync_providers::caldav::{CaldavClient, CaldavLogin};
 use calsync_providers::ics::IcsClient;
 use calsync_providers::{EventsCursor, ProviderError};
 use calsync_store::Claim;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::oauth::OAuthSession;
 use super::{SyncEngine, SyncError, Tally};
@@ -23,14 +23,14 @@ pub(super) enum Source<'a> {
     Caldav {
         client: CaldavClient,
         login: CaldavLogin,
-        user: UserId,
+        claim: Claim,
     },
     /// A feed is one calendar, named when it was subscribed.
     Ics {
         client: IcsClient,
         url: SecretString,
         name: String,
-        user: UserId,
+        claim: Claim,
     },
 }
 
@@ -57,22 +57,38 @@ impl<'a> Source<'a> {
             Provider::Caldav => Self::Caldav {
                 client: engine.providers.caldav.with_fresh_count(),
                 login: login_from_secret(&secret().await?).ok_or(SyncError::NoCredential)?,
-                user,
+                claim,
             },
             Provider::Ics => Self::Ics {
                 client: engine.providers.ics.with_fresh_count(),
                 url: secret().await?,
                 name: connection.account_email.clone().unwrap_or_default(),
-                user,
+                claim,
             },
         })
     }
 
     pub fn user(&self) -> UserId {
+        self.claim().user_id
+    }
+
+    /// The round's claim.
+    pub fn claim(&self) -> Claim {
         match self {
-            Self::OAuth(session) => session.claim.user_id,
-            Self::Caldav { user, .. } | Self::Ics { user, .. } => *user,
+            Self::OAuth(session) => session.claim,
+            Self::Caldav { claim, .. } | Self::Ics { claim, .. } => *claim,
         }
+    }
+
+    /// The host a user-typed URL points at (CalDAV server, feed), for the
+    /// per-host limit of rounds at once; `None` for Google and Microsoft.
+    pub fn host(&self) -> Option<String> {
+        let url = match self {
+            Self::OAuth(_) => return None,
+            Self::Caldav { login, .. } => login.server_url.as_str(),
+            Self::Ics { url, .. } => url.expose_secret(),
+        };
+        calsync_providers::url_host(url)
     }
 
     /// Whether every changed listing is the whole calendar again (a feed).
