@@ -163,7 +163,11 @@ impl SyncEngine {
     async fn claim_rounds(&self, rounds: &mut JoinSet<()>, shutdown: &watch::Receiver<bool>) {
         while rounds.len() < self.concurrency {
             let now = self.clock.now();
-            match self.store.claim_due_connection(now, now + LEASE, self.limits).await {
+            match self
+                .store
+                .claim_due_connection(now, now + LEASE, self.limits)
+                .await
+            {
                 Ok(Some(claim)) => {
                     rounds.spawn(self.clone().round(claim, shutdown.clone()));
                 }
@@ -196,14 +200,22 @@ impl SyncEngine {
     /// own, so a panic, an overrun or a lost lease ends only this round.
     async fn round(self, claim: Claim, shutdown: watch::Receiver<bool>) {
         let started = self.clock.now();
-        let connection = match self.store.connection(claim.user_id, claim.connection_id).await {
+        let connection = match self
+            .store
+            .connection(claim.user_id, claim.connection_id)
+            .await
+        {
             Ok(connection) => connection,
             Err(err) => {
                 tracing::warn!(connection = %claim.connection_id, error = %err, "claimed connection unreadable");
                 return;
             }
         };
-        let run = match self.store.start_sync_run(claim.connection_id, started).await {
+        let run = match self
+            .store
+            .start_sync_run(claim.connection_id, started)
+            .await
+        {
             Ok(run) => run,
             Err(err) => {
                 tracing::warn!(connection = %claim.connection_id, error = %err, "could not record the sync run");
@@ -254,7 +266,8 @@ impl SyncEngine {
                 tracing::warn!(connection = %claim.connection_id, "lost the sync lease; the round stopped without writing");
             }
             outcome => {
-                let result = self.result(outcome, &tally, connection.consecutive_failures, now, claim);
+                let result =
+                    self.result(outcome, &tally, connection.consecutive_failures, now, claim);
                 match self.store.finish_sync(&claim, run, &result, now).await {
                     Ok(true) => tracing::info!(
                         connection = %claim.connection_id,
@@ -265,8 +278,12 @@ impl SyncEngine {
                         ms = (seconds * 1000.0) as u64,
                         "sync finished"
                     ),
-                    Ok(false) => tracing::warn!(connection = %claim.connection_id, "lost the sync lease before recording the result"),
-                    Err(err) => tracing::warn!(connection = %claim.connection_id, error = %err, "could not record the sync result"),
+                    Ok(false) => {
+                        tracing::warn!(connection = %claim.connection_id, "lost the sync lease before recording the result")
+                    }
+                    Err(err) => {
+                        tracing::warn!(connection = %claim.connection_id, error = %err, "could not record the sync result")
+                    }
                 }
             }
         }
@@ -294,10 +311,16 @@ impl SyncEngine {
     async fn keep_lease(&self, claim: Claim) {
         loop {
             tokio::time::sleep(LEASE_RENEWAL).await;
-            match self.store.renew_lease(&claim, self.clock.now() + LEASE).await {
+            match self
+                .store
+                .renew_lease(&claim, self.clock.now() + LEASE)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(err) => tracing::warn!(connection = %claim.connection_id, error = %err, "could not renew the sync lease"),
+                Err(err) => {
+                    tracing::warn!(connection = %claim.connection_id, error = %err, "could not renew the sync lease")
+                }
             }
         }
     }
@@ -338,7 +361,12 @@ impl SyncEngine {
                 let (next, reason) = match &err {
                     SyncError::Provider(ProviderError::RateLimited {
                         retry_after: Some(wait),
-                    }) => (after(rate_limited_delay(*wait)), WaitReason::RateLimited),
+                    }) => {
+                        // Never sooner than a failure's backoff: a provider
+                        // saying "0" must not make us ask again at once.
+                        let backoff = next_sync_delay(self.interval, failures.saturating_add(1), jitter_unit());
+                        (after(rate_limited_delay(*wait).max(backoff)), WaitReason::RateLimited)
+                    }
                     _ => (backoff(failures.saturating_add(1)), WaitReason::Backoff),
                 };
                 (status, Some(err.to_string()), next, Some(reason))
@@ -370,16 +398,29 @@ impl SyncEngine {
             .await?;
         let store = &self.store;
         let remote = source.calendars(tally).await?;
-        let calendars = store.upsert_calendars(&claim, self.lease_end(), &remote).await?;
-        tally.held |= calendars.iter().any(|c| c.held_removals.is_some() && c.missing_listings >= 2);
+        let calendars = store
+            .upsert_calendars(&claim, self.lease_end(), &remote)
+            .await?;
+        tally.held |= calendars
+            .iter()
+            .any(|c| c.held_removals.is_some() && c.missing_listings >= 2);
         let window = self.horizon(claim.user_id).await?;
         // A calendar the account cannot read (unshared since the listing,
         // or gone) fails the sync, but only after the others are synced.
         let mut unreadable = None;
-        let listed = calendars.iter().filter(|c| c.enabled && c.missing_listings == 0);
+        let listed = calendars
+            .iter()
+            .filter(|c| c.enabled && c.missing_listings == 0);
         for calendar in listed {
             let synced = self
-                .sync_calendar(&mut source, calendar.id, &calendar.external_id, &window, tally, stop)
+                .sync_calendar(
+                    &mut source,
+                    calendar.id,
+                    &calendar.external_id,
+                    &window,
+                    tally,
+                    stop,
+                )
                 .await;
             match synced {
                 Err(SyncError::Provider(
@@ -393,7 +434,13 @@ impl SyncEngine {
                 other => other?,
             }
             tally.horizon_extended |= store
-                .extend_horizon(&claim, self.lease_end(), claim.user_id, calendar.id, &window)
+                .extend_horizon(
+                    &claim,
+                    self.lease_end(),
+                    claim.user_id,
+                    calendar.id,
+                    &window,
+                )
                 .await?;
         }
         unreadable.map_or(Ok(()), |err| Err(err.into()))

@@ -305,8 +305,17 @@ async fn users_get_404_for_each_others_ids(kind: BackendKind) {
         is_primary: true,
         access_role: Some("owner".into()),
     };
+    // Claimed as a round would, a day ahead: whatever the running server's
+    // worker holds has run out by then.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    let claim = store
+        .claim_due_connection(later, later + jiff::SignedDuration::from_mins(2), Default::default())
+        .await
+        .unwrap()
+        .expect("the connection is due");
+    assert_eq!(claim.connection_id, connection);
     let calendar = store
-        .upsert_calendars(alice, connection, &[remote])
+        .upsert_calendars(&claim, later, &[remote])
         .await
         .unwrap()[0]
         .id;
