@@ -54,6 +54,10 @@ export type CalendarEvent = Schemas["EventJson"];
 export type SyncRun = Schemas["SyncRunJson"];
 export type SyncStarted = Schemas["SyncStarted"];
 export type Disconnected = Schemas["DisconnectedJson"];
+/** Why a connection's next sync waits longer than usual (`Connection.waiting`). */
+export type Waiting = Schemas["WaitingJson"];
+/** `apply` (remove the held events) or `reject` (keep them). */
+export type RemovalDecision = Schemas["RemovalDecisionJson"];
 export type ErrorBody = Schemas["ErrorBody"];
 
 type UpcomingQuery = QueryParams<"/api/calendar/events/upcoming/", "get">;
@@ -189,6 +193,17 @@ export interface CalsyncClient {
     id: PathParams<"/api/calendar/calendars/{id}/", "patch">["id"],
     patch: RequestJson<"/api/calendar/calendars/{id}/", "patch">,
   ): Promise<ResponseJson<"/api/calendar/calendars/{id}/", "patch">>;
+  /**
+   * Decides about the removals the last sync held back on a calendar (its
+   * connection's status is `held`, the calendar's `held_removals` says how many):
+   * `apply` removes them (for a `vanished` calendar, the calendar itself),
+   * `reject` keeps them. A sync starts at once to carry the decision out.
+   * Fails with 409 `conflict` when nothing is held.
+   */
+  decideRemovals(
+    calendarId: PathParams<"/api/calendar/calendars/{id}/removals/", "post">["id"],
+    decision: RemovalDecision,
+  ): Promise<ResponseJson<"/api/calendar/calendars/{id}/removals/", "post">>;
   /** Upcoming events, merged and ordered (server defaults: 50 events, 30 days). */
   getUpcomingEvents(query?: UpcomingQuery): Promise<ResponseJson<"/api/calendar/events/upcoming/", "get">>;
   /** Occurrences overlapping [start, end). */
@@ -406,6 +421,10 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
     getCalendars: () => json("GET", "/api/calendar/calendars/"),
     updateCalendar: (id, patch) =>
       json("PATCH", `/api/calendar/calendars/${encodeURIComponent(id)}/`, { body: patch }),
+    decideRemovals: (calendarId, decision) =>
+      json("POST", `/api/calendar/calendars/${encodeURIComponent(calendarId)}/removals/`, {
+        body: { decision } satisfies RequestJson<"/api/calendar/calendars/{id}/removals/", "post">,
+      }),
     getUpcomingEvents: (query = {}) => json("GET", "/api/calendar/events/upcoming/", { query: queryOf(query) }),
     getEvents: (range) => json("GET", "/api/calendar/events/", { query: queryOf(range) }),
     subscribeToChanges,
@@ -482,6 +501,8 @@ export const syncCalendar: CalsyncClient["syncCalendar"] = (...args) => getDefau
 export const getCalendars: CalsyncClient["getCalendars"] = (...args) => getDefaultClient().getCalendars(...args);
 export const updateCalendar: CalsyncClient["updateCalendar"] = (...args) =>
   getDefaultClient().updateCalendar(...args);
+export const decideRemovals: CalsyncClient["decideRemovals"] = (...args) =>
+  getDefaultClient().decideRemovals(...args);
 export const getUpcomingEvents: CalsyncClient["getUpcomingEvents"] = (...args) =>
   getDefaultClient().getUpcomingEvents(...args);
 export const getEvents: CalsyncClient["getEvents"] = (...args) => getDefaultClient().getEvents(...args);

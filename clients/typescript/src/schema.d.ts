@@ -193,6 +193,29 @@ export interface paths {
         patch: operations["patch"];
         trace?: never;
     };
+    "/api/calendar/calendars/{id}/removals/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decides about the removals the last sync held back on a calendar (the
+         *     connection is `held`): `apply` removes the events (or, for a `vanished`
+         *     calendar, the calendar itself), `reject` keeps them. The decision is
+         *     recorded and a sync of the connection starts at once to carry it out;
+         *     409 when nothing is held.
+         */
+        post: operations["decide_removals"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/calendar/sync/": {
         parameters: {
             query?: never;
@@ -346,6 +369,18 @@ export interface components {
             timezone?: string | null;
             access_role?: string | null;
             last_synced_at?: string | null;
+            /**
+             * Format: int64
+             * @description Events the last sync would have removed and held back instead (the
+             *     connection is `held`); null when nothing is held.
+             */
+            held_removals?: number | null;
+            removal_decision?: null | components["schemas"]["RemovalDecisionJson"];
+            /**
+             * @description The provider no longer lists this calendar (two listings in a row):
+             *     applying the held removals removes the calendar itself.
+             */
+            vanished: boolean;
         };
         /** @description The user's choices for one calendar; absent fields stay as they are. */
         CalendarPatchJson: {
@@ -360,7 +395,11 @@ export interface components {
             /** @description `google`, `microsoft`, `caldav` or `ics`. */
             provider: string;
             account_email?: string | null;
-            /** @description `pending`, `syncing`, `ok`, `error` or `needs_reauth`. */
+            /**
+             * @description `pending`, `syncing`, `ok`, `error`, `needs_reauth` or `held` (a round
+             *     would have removed most of a calendar, or a calendar itself: nothing
+             *     was removed, and a calendar's `held_removals` waits for a decision).
+             */
             status: string;
             /** @description True when the provider refused the stored tokens: the user must reconnect. */
             needs_reauth: boolean;
@@ -372,6 +411,9 @@ export interface components {
              * @description Failed syncs in a row; the scheduler waits longer after each.
              */
             consecutive_failures: number;
+            /** @description When the next sync is due (while one runs: when it was due). */
+            next_sync_at?: string | null;
+            waiting?: null | components["schemas"]["WaitingJson"];
             calendars: components["schemas"]["CalendarJson"][];
             /** @description The latest sync runs, newest first. */
             recent_runs: components["schemas"]["SyncRunJson"][];
@@ -430,6 +472,16 @@ export interface components {
             url: string;
             name?: string | null;
         };
+        /**
+         * @description What to do with removals a sync held back: `apply` removes them, `reject`
+         *     keeps the events (later changes go on syncing).
+         * @enum {string}
+         */
+        RemovalDecisionJson: "apply" | "reject";
+        /** @description The decision about removals a sync held back on a calendar. */
+        RemovalsJson: {
+            decision: components["schemas"]["RemovalDecisionJson"];
+        };
         /** @description Which connection to sync; all of the caller's when absent. The body may be empty. */
         SyncRequest: {
             /** Format: int64 */
@@ -456,6 +508,21 @@ export interface components {
         /** @description The connections whose sync was started (those needing reconnection are left out). */
         SyncStarted: {
             connection_ids: number[];
+        };
+        /**
+         * @description Why a connection waits.
+         * @enum {string}
+         */
+        WaitReasonJson: "backoff" | "rate_limited";
+        /** @description Why a connection's next sync waits beyond the sync interval, and until when. */
+        WaitingJson: {
+            /**
+             * @description `backoff`: syncs failed in a row, each doubles the wait (up to six
+             *     hours); `rate_limited`: the provider asked calsync to come back later.
+             */
+            reason: components["schemas"]["WaitReasonJson"];
+            /** @description When the next sync is due. */
+            until: string;
         };
     };
     responses: never;
@@ -877,6 +944,82 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    decide_removals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description calendar id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RemovalsJson"];
+            };
+        };
+        responses: {
+            /** @description the calendar with the decision recorded */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarJson"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description nothing is held on this calendar */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,6 +18,7 @@ import {
   type CalsyncClient,
   type ChangeEvent,
   type Connection,
+  type RemovalDecision,
 } from "@calsync/client";
 
 import { Calsync, eventually, freePort, type Session } from "./harness.js";
@@ -200,6 +201,30 @@ describe("calsync client against calsync + the Google emulator", () => {
     assert.ok(mine.length > 0 && mine.every((e) => e.color === "#0b8043"));
     const listed = (await api.getCalendars()).find((c) => c.id === calendarId);
     assert.equal(listed?.color, "#0b8043");
+  });
+
+  it("says when a connection syncs next, and decides about held removals (409 when nothing is held)", async () => {
+    const [listed] = await synced(api);
+    assert.ok(listed);
+    assert.equal(typeof listed.next_sync_at, "string", JSON.stringify(listed));
+    assert.ok(!Number.isNaN(Date.parse(listed.next_sync_at ?? "")), "next_sync_at is an instant");
+    assert.equal(listed.waiting, null, "a healthy connection is not waiting");
+    const calendar = listed.calendars[0];
+    assert.ok(calendar);
+    assert.equal(calendar.held_removals, null);
+    assert.equal(calendar.removal_decision, null);
+    assert.equal(calendar.vanished, false);
+
+    const nothingHeld = await failure(page.decideRemovals(calendar.id, "reject"));
+    assert.equal(nothingHeld.status, 409);
+    assert.equal(nothingHeld.code, "conflict");
+    assert.equal((await failure(api.decideRemovals(calendar.id, "apply"))).code, "conflict");
+    const missing = await failure(api.decideRemovals(987_654, "apply"));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.code, "not_found");
+    // Outside the types (plain JavaScript callers): the server refuses it.
+    const nonsense = await failure(api.decideRemovals(calendar.id, "maybe" as RemovalDecision));
+    assert.equal(nonsense.status, 422);
   });
 
   it("hears a change over Server-Sent Events (bearer token, fetch reader)", async () => {

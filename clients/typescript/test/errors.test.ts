@@ -57,4 +57,23 @@ describe("CalsyncError", () => {
     assert.equal(init.body, JSON.stringify({ connection_id: 3 }));
     assert.equal(init.credentials, "omit");
   });
+
+  it("posts a removal decision to the calendar's removals path", async () => {
+    const seen: { url: string; init: RequestInit }[] = [];
+    const calendar = { id: 7, connection_id: 3, held_removals: 212, removal_decision: "apply", vanished: false };
+    const client = createCalsyncClient({
+      baseUrl: "http://calsync.test",
+      token: "cst_abc",
+      fetch: (async (url: string, init: RequestInit) => {
+        seen.push({ url, init });
+        return new Response(JSON.stringify(calendar), { status: 200 });
+      }) as typeof fetch,
+    });
+    const decided = await client.decideRemovals(7, "apply");
+    assert.equal(decided.removal_decision, "apply");
+    const [{ url, init }] = seen as [{ url: string; init: RequestInit }];
+    assert.equal(url, "http://calsync.test/api/calendar/calendars/7/removals/");
+    assert.equal(init.method, "POST");
+    assert.equal(init.body, JSON.stringify({ decision: "apply" }));
+  });
 });

@@ -8,6 +8,7 @@ import {
   connectCaldav,
   connectGoogleCalendar,
   createCalsyncClient,
+  decideRemovals,
   disconnectCalendar,
   getCalendarConnections,
   getEvents,
@@ -31,6 +32,15 @@ export async function browser(username: string, password: string): Promise<void>
   } catch (error) {
     if (error instanceof CalsyncError && error.code === "not_found") {
       /* already gone */
+    }
+  }
+  for (const connection of connections) {
+    if (connection.waiting) console.log(connection.waiting.reason, connection.waiting.until);
+    if (connection.status !== "held") continue;
+    for (const calendar of connection.calendars) {
+      if (calendar.held_removals != null && !calendar.removal_decision) {
+        await decideRemovals(calendar.id, "reject"); // or "apply"
+      }
     }
   }
   await connectCaldav({ serverUrl: "https://caldav.icloud.com", username, password });

@@ -1,11 +1,12 @@
 //! What a user can do to their calendars and connections: turn a calendar on
-//! or off and colour it, ask for a sync, disconnect, set their time zone.
+//! or off and colour it, decide about removals a sync held back, ask for a
+//! sync, disconnect, set their time zone.
 //!
 //! The JSON API and the pages both call these, so a page form and its API
 //! twin cannot drift apart (same checks, same change notifications).
 
 use calsync_core::model::{
-    normalize_color, Calendar, CalendarId, ConnectionId, ConnectionStatus, UserId,
+    normalize_color, Calendar, CalendarId, ConnectionId, ConnectionStatus, RemovalDecision, UserId,
 };
 use calsync_store::{CalendarPatch, StoreError};
 
@@ -47,6 +48,38 @@ pub async fn update_calendar(
             connection_ids: vec![calendar.connection_id.0],
         },
     );
+    Ok(calendar)
+}
+
+/// Records the user's decision about the removals a sync held back on one of
+/// their calendars (`Conflict` when nothing is held), then asks for a sync of
+/// its connection at once: syncs are what carry decisions out. Returns the
+/// calendar with the decision recorded.
+pub async fn decide_removals(
+    state: &AppState,
+    user: UserId,
+    id: CalendarId,
+    decision: RemovalDecision,
+) -> Result<Calendar, AppError> {
+    let calendar = state
+        .store
+        .decide_removals(user, id, decision)
+        .await
+        .map_err(not_found("calendar"))?;
+    let connection = calendar.connection_id;
+    // A connection waiting for reconnection keeps the decision for the first
+    // sync after it; the sync itself is not refused here as a manual one is.
+    state
+        .store
+        .request_sync(user, connection, state.clock.now())
+        .await?;
+    state.changes.publish(
+        user,
+        Change::Connection {
+            connection_id: connection.0,
+        },
+    );
+    state.wake_worker();
     Ok(calendar)
 }
 

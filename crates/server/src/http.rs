@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/calendars/", get(api::calendars::list))
         .route("/calendars/{id}/", patch(api::calendars::patch))
+        .route(
+            "/calendars/{id}/removals/",
+            post(api::calendars::decide_removals),
+        )
         .route("/sync/", post(api::sync::start))
         .route("/events/upcoming/", get(api::events::upcoming))
         .route("/events/", get(api::events::range))

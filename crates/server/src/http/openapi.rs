@@ -14,7 +14,7 @@ use crate::http::{api, error, ops};
         api::providers::microsoft_authorize, api::providers::microsoft_callback,
         api::providers::caldav_connect, api::providers::ics_subscribe,
         api::connections::list, api::connections::disconnect,
-        api::calendars::list, api::calendars::patch,
+        api::calendars::list, api::calendars::patch, api::calendars::decide_removals,
         api::sync::start,
         api::events::upcoming, api::events::range, api::stream::stream,
         ops::healthz, ops::readyz, ops::metrics,

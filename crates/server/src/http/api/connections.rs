@@ -1,9 +1,13 @@
 //! `GET /api/calendar/connections/` and `POST .../connections/<id>/disconnect/`.
 
 use axum::extract::State;
-use calsync_core::model::{Calendar, ConnectionId, ConnectionStatus, SyncRun};
+use calsync_core::clock::{Clock, SystemClock};
+use calsync_core::model::{
+    Calendar, Connection, ConnectionId, ConnectionStatus, RemovalDecision, SyncRun, WaitReason,
+};
 use calsync_store::ConnectionWithCalendars;
-use serde::Serialize;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::api::rfc3339;
@@ -19,7 +23,9 @@ pub struct ConnectionJson {
     /// `google`, `microsoft`, `caldav` or `ics`.
     pub provider: String,
     pub account_email: Option<String>,
-    /// `pending`, `syncing`, `ok`, `error` or `needs_reauth`.
+    /// `pending`, `syncing`, `ok`, `error`, `needs_reauth` or `held` (a round
+    /// would have removed most of a calendar, or a calendar itself: nothing
+    /// was removed, and a calendar's `held_removals` waits for a decision).
     pub status: String,
     /// True when the provider refused the stored tokens: the user must reconnect.
     pub needs_reauth: bool,
@@ -28,9 +34,74 @@ pub struct ConnectionJson {
     pub created_at: String,
     /// Failed syncs in a row; the scheduler waits longer after each.
     pub consecutive_failures: u32,
+    /// When the next sync is due (while one runs: when it was due).
+    pub next_sync_at: Option<String>,
+    /// Why the next sync waits longer than usual, while it does; null otherwise.
+    pub waiting: Option<WaitingJson>,
     pub calendars: Vec<CalendarJson>,
     /// The latest sync runs, newest first.
     pub recent_runs: Vec<SyncRunJson>,
+}
+
+/// Why a connection's next sync waits beyond the sync interval, and until when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingJson {
+    /// `backoff`: syncs failed in a row, each doubles the wait (up to six
+    /// hours); `rate_limited`: the provider asked calsync to come back later.
+    pub reason: WaitReasonJson,
+    /// When the next sync is due.
+    pub until: String,
+}
+
+/// Why a connection waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReasonJson {
+    Backoff,
+    RateLimited,
+}
+
+impl From<WaitReason> for WaitReasonJson {
+    fn from(reason: WaitReason) -> Self {
+        match reason {
+            WaitReason::Backoff => Self::Backoff,
+            WaitReason::RateLimited => Self::RateLimited,
+        }
+    }
+}
+
+/// What to do with removals a sync held back: `apply` removes them, `reject`
+/// keeps the events (later changes go on syncing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalDecisionJson {
+    Apply,
+    Reject,
+}
+
+impl From<RemovalDecision> for RemovalDecisionJson {
+    fn from(decision: RemovalDecision) -> Self {
+        match decision {
+            RemovalDecision::Apply => Self::Apply,
+            RemovalDecision::Reject => Self::Reject,
+        }
+    }
+}
+
+impl From<RemovalDecisionJson> for RemovalDecision {
+    fn from(decision: RemovalDecisionJson) -> Self {
+        match decision {
+            RemovalDecisionJson::Apply => Self::Apply,
+            RemovalDecisionJson::Reject => Self::Reject,
+        }
+    }
+}
+
+/// The wait of a connection at `now`: only while its next sync is still
+/// ahead and a reason was recorded.
+pub fn waiting(c: &Connection, now: Timestamp) -> Option<(WaitReason, Timestamp)> {
+    let until = c.next_sync_at.filter(|t| *t > now)?;
+    Some((c.wait_reason?, until))
 }
 
 /// One sync of a connection.
@@ -73,7 +144,19 @@ pub struct CalendarJson {
     pub timezone: Option<String>,
     pub access_role: Option<String>,
     pub last_synced_at: Option<String>,
+    /// Events the last sync would have removed and held back instead (the
+    /// connection is `held`); null when nothing is held.
+    pub held_removals: Option<u64>,
+    /// The decision about the held removals, carried out by the next sync;
+    /// null until one is made.
+    pub removal_decision: Option<RemovalDecisionJson>,
+    /// The provider no longer lists this calendar (two listings in a row):
+    /// applying the held removals removes the calendar itself.
+    pub vanished: bool,
 }
+
+/// Listings in a row without a calendar after which it would be removed.
+pub const VANISHED_AFTER: u32 = 2;
 
 impl From<Calendar> for CalendarJson {
     fn from(c: Calendar) -> Self {
@@ -87,18 +170,35 @@ impl From<Calendar> for CalendarJson {
             timezone: c.timezone,
             access_role: c.access_role,
             last_synced_at: c.last_synced_at.map(rfc3339),
+            held_removals: c.held_removals,
+            removal_decision: c.removal_decision.map(RemovalDecisionJson::from),
+            vanished: c.missing_listings >= VANISHED_AFTER,
         }
     }
 }
 
 impl From<ConnectionWithCalendars> for ConnectionJson {
-    fn from(
+    /// The connection as of the system clock; handlers with a state at hand
+    /// use [`ConnectionJson::at`] with its clock.
+    fn from(c: ConnectionWithCalendars) -> Self {
+        Self::at(c, SystemClock.now())
+    }
+}
+
+impl ConnectionJson {
+    /// The connection as it stands at `now` (whether it is still waiting).
+    pub fn at(
         ConnectionWithCalendars {
             connection: c,
             calendars,
             recent_runs,
         }: ConnectionWithCalendars,
+        now: Timestamp,
     ) -> Self {
+        let waiting = waiting(&c, now).map(|(reason, until)| WaitingJson {
+            reason: reason.into(),
+            until: rfc3339(until),
+        });
         Self {
             id: c.id.0,
             provider: c.provider.as_str().to_owned(),
@@ -109,6 +209,8 @@ impl From<ConnectionWithCalendars> for ConnectionJson {
             last_error: c.last_error,
             created_at: rfc3339(c.created_at),
             consecutive_failures: c.consecutive_failures,
+            next_sync_at: c.next_sync_at.map(rfc3339),
+            waiting,
             calendars: calendars.into_iter().map(CalendarJson::from).collect(),
             recent_runs: recent_runs.into_iter().map(SyncRunJson::from).collect(),
         }
@@ -133,8 +235,12 @@ pub async fn list(
     user: ApiUser,
 ) -> Result<Json<Vec<ConnectionJson>>, AppError> {
     let connections = state.store.list_connections(user.id).await?;
+    let now = state.clock.now();
     Ok(Json(
-        connections.into_iter().map(ConnectionJson::from).collect(),
+        connections
+            .into_iter()
+            .map(|c| ConnectionJson::at(c, now))
+            .collect(),
     ))
 }
 
