@@ -44,6 +44,10 @@ pub fn routes() -> Router<AppState> {
             to_settings().post(settings::update_calendar),
         )
         .route(
+            "/settings/calendars/{id}/removals",
+            to_settings().post(settings::decide_removals),
+        )
+        .route(
             "/settings/connections/{id}/sync",
             to_settings().post(settings::sync_now),
         )

@@ -64,15 +64,24 @@ pub async fn dashboard(
 
     let attention: String = connections
         .iter()
-        .filter(|c| c.connection.status == ConnectionStatus::NeedsReauth)
-        .map(|c| {
-            format!(
-                "<p class=\"notice error\">{} ({}) needs reconnecting; its events may be out of date. \
-                 <a href=\"/settings#connection-{}\">Reconnect in Settings</a></p>",
+        .filter_map(|c| {
+            let what = match c.connection.status {
+                ConnectionStatus::NeedsReauth => {
+                    "needs reconnecting; its events may be out of date. \
+                     <a href=\"/settings#connection-{id}\">Reconnect in Settings</a>"
+                }
+                ConnectionStatus::Held => {
+                    "has a sync waiting for you: it would remove many events, and nothing was \
+                     removed. <a href=\"/settings#connection-{id}\">Decide in Settings</a>"
+                }
+                _ => return None,
+            };
+            Some(format!(
+                "<p class=\"notice error\">{} ({}) {}</p>",
                 provider_name(c.connection.provider),
                 escape(c.connection.account_email.as_deref().unwrap_or("account")),
-                c.connection.id.0
-            )
+                what.replace("{id}", &c.connection.id.0.to_string())
+            ))
         })
         .collect();
     let body = if events.is_empty() {

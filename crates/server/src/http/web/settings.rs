@@ -1,17 +1,21 @@
-//! `GET /settings` ("Calendar Integration": connections, their calendars and
-//! how to connect more; the time zone) and the forms it posts. Every form
+//! `GET /settings` ("Calendar Integration": connections, their calendars,
+//! when they sync next, removals held for the user's decision, and how to
+//! connect more; the time zone) and the forms it posts. Every form
 //! works without JavaScript (POST + CSRF field, then 303 back here with a
 //! flash message) and calls the same service code as its JSON API twin.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use calsync_core::model::{CalendarId, ConnectionId, ConnectionStatus, Provider};
+use calsync_core::model::{
+    Calendar, CalendarId, ConnectionId, ConnectionStatus, Provider, RemovalDecision, WaitReason,
+};
 use calsync_store::ConnectionWithCalendars;
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::dashboard::provider_name;
+use super::dashboard::{provider_name, zone};
 use super::forms::{
     error_flash, form_user, html_page, redirect_with, shown, take_flash, Flash, PageError, WebForm,
     WebPath, WebSession,
@@ -19,6 +23,7 @@ use super::forms::{
 use super::html::{csrf_field, escape, safe_color, swatch};
 use super::layout::{page, Nav};
 use crate::calendars;
+use crate::http::api::connections::{waiting, VANISHED_AFTER};
 use crate::http::extract::Query;
 use crate::state::AppState;
 
@@ -80,6 +85,24 @@ pub fn ago(now: Timestamp, then: Timestamp) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
+/// A time in the user's zone: "14:05" today, "tomorrow 14:05", else
+/// "Tue 3 Mar 14:05".
+pub fn clock_text(at: Timestamp, now: Timestamp, tz: &TimeZone) -> String {
+    let local = at.to_zoned(tz.clone());
+    let today = now.to_zoned(tz.clone()).date();
+    if local.date() == today {
+        local.strftime("%H:%M").to_string()
+    } else if today.tomorrow().ok() == Some(local.date()) {
+        local.strftime("tomorrow %H:%M").to_string()
+    } else {
+        local.strftime("%a %-d %b %H:%M").to_string()
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Whether this server can connect `provider` (OAuth needs a client id;
 /// CalDAV and ICS need nothing).
 fn available(state: &AppState, provider: Provider) -> bool {
@@ -106,6 +129,7 @@ fn status_html(c: &ConnectionWithCalendars, now: Timestamp) -> (String, &'static
         }
         ConnectionStatus::Pending => ("Sync requested…".to_owned(), "busy"),
         ConnectionStatus::NeedsReauth => ("Needs reconnect".to_owned(), "bad"),
+        ConnectionStatus::Held => ("Removals held: your decision is needed".to_owned(), "warn"),
         ConnectionStatus::Error => (
             format!(
                 "Error: {}",
@@ -131,7 +155,6 @@ fn last_run_html(c: &ConnectionWithCalendars, now: Timestamp) -> String {
         .finished_at
         .map(|f| f.duration_since(run.started_at).as_secs_f64())
         .unwrap_or_default();
-    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut text = format!(
         "Last sync {}: {}, {}, took {took:.1} s",
         ago(now, run.started_at),
@@ -150,6 +173,111 @@ fn last_run_html(c: &ConnectionWithCalendars, now: Timestamp) -> String {
         }
     }
     format!("<p class=\"hint last-run\">{}.</p>", escape(&text))
+}
+
+/// When the next sync starts, in words: "now" when it is due or asked for,
+/// else the time in the user's zone; `None` while one runs or while the
+/// connection waits for the user to reconnect.
+fn next_sync_text(c: &ConnectionWithCalendars, now: Timestamp, tz: &TimeZone) -> Option<String> {
+    let conn = &c.connection;
+    match conn.status {
+        ConnectionStatus::NeedsReauth | ConnectionStatus::Syncing => None,
+        ConnectionStatus::Pending => Some("now".to_owned()),
+        _ => conn.next_sync_at.map(|at| {
+            if at <= now {
+                "now".to_owned()
+            } else {
+                clock_text(at, now, tz)
+            }
+        }),
+    }
+}
+
+/// "Next sync: 14:05", or why it waits longer than usual and until when.
+fn next_sync_html(c: &ConnectionWithCalendars, now: Timestamp, tz: &TimeZone) -> String {
+    let conn = &c.connection;
+    let Some(next) = next_sync_text(c, now, tz) else {
+        return String::new();
+    };
+    let text = match waiting(conn, now) {
+        Some((WaitReason::Backoff, until)) => {
+            let until = clock_text(until, now, tz);
+            match conn.consecutive_failures {
+                0 => format!("Waiting after failed syncs until {until}"),
+                1 => format!("Waiting after a failed sync until {until}"),
+                n => format!("Waiting after {n} failed syncs in a row until {until}"),
+            }
+        }
+        Some((WaitReason::RateLimited, until)) => format!(
+            "The provider asked us to wait until {}",
+            clock_text(until, now, tz)
+        ),
+        None => format!("Next sync: {next}"),
+    };
+    format!(
+        "<p class=\"hint next-sync\" id=\"connection-{}-next\">{}.</p>",
+        conn.id.0,
+        escape(&text)
+    )
+}
+
+/// The warning on a calendar whose removals the last sync held back, with
+/// the two choices, or the choice made and when it is carried out.
+fn held_html(
+    cal: &Calendar,
+    c: &ConnectionWithCalendars,
+    csrf: &str,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
+    let Some(count) = cal.held_removals else {
+        return String::new();
+    };
+    let id = cal.id.0;
+    let events = plural(count, "event");
+    let warning = if cal.missing_listings >= VANISHED_AFTER {
+        format!(
+            "The calendar {} no longer appears in the account. Removing it would delete its {events}.",
+            cal.name
+        )
+    } else {
+        format!(
+            "The last sync would remove {events} from {}. Nothing was removed.",
+            cal.name
+        )
+    };
+    let action = match cal.removal_decision {
+        Some(decision) => {
+            let chosen = match decision {
+                RemovalDecision::Apply => "Remove them",
+                RemovalDecision::Reject => "Keep them",
+            };
+            let when = next_sync_text(c, now, tz).unwrap_or_else(|| {
+                if c.connection.status == ConnectionStatus::NeedsReauth {
+                    "after you reconnect".to_owned()
+                } else {
+                    "now".to_owned()
+                }
+            });
+            format!(
+                "<p class=\"decided\" id=\"calendar-{id}-decided\">{}</p>",
+                escape(&format!(
+                    "You chose: {chosen}. Will be applied at the next sync ({when})."
+                ))
+            )
+        }
+        None => format!(
+            "<form method=\"post\" action=\"/settings/calendars/{id}/removals\" class=\"held-form\">{}\
+             <button type=\"submit\" name=\"decision\" value=\"apply\" class=\"danger\" id=\"apply-removals-{id}\">Remove them</button>\
+             <button type=\"submit\" name=\"decision\" value=\"reject\" class=\"primary\" id=\"reject-removals-{id}\">Keep them</button>\
+             </form>",
+            csrf_field(csrf)
+        ),
+    };
+    format!(
+        "<div class=\"held\" id=\"calendar-{id}-held\" role=\"alert\"><p>{}</p>{action}</div>",
+        escape(&warning)
+    )
 }
 
 fn reconnect_html(c: &ConnectionWithCalendars) -> String {
@@ -202,7 +330,12 @@ fn disconnect_html(c: &ConnectionWithCalendars, csrf: &str) -> String {
     )
 }
 
-fn calendars_html(c: &ConnectionWithCalendars, csrf: &str) -> String {
+fn calendars_html(
+    c: &ConnectionWithCalendars,
+    csrf: &str,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
     if c.calendars.is_empty() {
         return "<p class=\"hint\">No calendars yet: they appear after the first sync.</p>"
             .to_owned();
@@ -221,19 +354,25 @@ fn calendars_html(c: &ConnectionWithCalendars, csrf: &str) -> String {
                  {}<span class=\"name\">{name}</span><span class=\"sr-only\"> (show on the Dashboard)</span></label>\
                  <label class=\"color\" for=\"calendar-{id}-color\"><span class=\"sr-only\">Colour of {name}</span>\
                  <input type=\"color\" name=\"color\" id=\"calendar-{id}-color\" value=\"{}\"></label>\
-                 <button type=\"submit\" class=\"small js-hide\">Save</button></form></li>",
+                 <button type=\"submit\" class=\"small js-hide\">Save</button></form>{}</li>",
                 cal.enabled,
                 csrf_field(csrf),
                 if cal.enabled { " checked" } else { "" },
                 swatch(&cal.color),
                 escape(safe_color(&cal.color)),
+                held_html(cal, c, csrf, now, tz),
             )
         })
         .collect();
     format!("<ul class=\"calendars\">{items}</ul>")
 }
 
-fn connection_html(c: &ConnectionWithCalendars, csrf: &str, now: Timestamp) -> String {
+fn connection_html(
+    c: &ConnectionWithCalendars,
+    csrf: &str,
+    now: Timestamp,
+    tz: &TimeZone,
+) -> String {
     let conn = &c.connection;
     let id = conn.id.0;
     let (status, class) = status_html(c, now);
@@ -250,7 +389,7 @@ fn connection_html(c: &ConnectionWithCalendars, csrf: &str, now: Timestamp) -> S
         "<article class=\"connection card\" id=\"connection-{id}\" data-status=\"{}\" data-provider=\"{}\">\
          <header><h3>{} <span class=\"account\">{}</span></h3>\
          <p class=\"status {class}\" id=\"connection-{id}-status\">{status}</p></header>\
-         {}{}<div class=\"actions\">{sync}{}</div>\
+         {}{}{}<div class=\"actions\">{sync}{}</div>\
          <h4>Calendars</h4>{}</article>",
         conn.status.as_str(),
         conn.provider.as_str(),
@@ -258,8 +397,9 @@ fn connection_html(c: &ConnectionWithCalendars, csrf: &str, now: Timestamp) -> S
         escape(conn.account_email.as_deref().unwrap_or("")),
         reconnect_html(c),
         last_run_html(c, now),
+        next_sync_html(c, now, tz),
         disconnect_html(c, csrf),
-        calendars_html(c, csrf),
+        calendars_html(c, csrf, now, tz),
     )
 }
 
@@ -351,13 +491,14 @@ pub async fn settings(
     let profile = state.store.user(user.id).await?;
     let connections = state.store.list_connections(user.id).await?;
     let now = state.clock.now();
+    let tz = zone(&profile.timezone);
     let list = if connections.is_empty() {
         "<p class=\"empty\" id=\"no-connections\">No calendars connected yet. Connect one below.</p>"
             .to_owned()
     } else {
         connections
             .iter()
-            .map(|c| connection_html(c, &user.csrf_token, now))
+            .map(|c| connection_html(c, &user.csrf_token, now, &tz))
             .collect()
     };
     let main = format!(
@@ -441,6 +582,47 @@ pub async fn update_calendar(
             )),
             Err(err) => error_flash(err),
         };
+    redirect_with(&state, &format!("/settings#calendar-{id}"), flash)
+}
+
+/// The held-removals form: which button was pressed.
+#[derive(Deserialize)]
+pub struct RemovalsForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    decision: String,
+}
+
+/// `POST /settings/calendars/{id}/removals`: "Remove them" / "Keep them".
+pub async fn decide_removals(
+    State(state): State<AppState>,
+    session: WebSession,
+    WebPath(id): WebPath<i64>,
+    WebForm(form): WebForm<RemovalsForm>,
+) -> Response {
+    let user = match form_user(session, &form.csrf_token) {
+        Ok(user) => user,
+        Err(refused) => return refused.into_response(),
+    };
+    let flash = match RemovalDecision::parse(&form.decision) {
+        None => Flash::error("Choose Remove them or Keep them."),
+        Some(decision) => {
+            match calendars::decide_removals(&state, user.id, CalendarId(id), decision).await {
+                Ok(cal) => Flash::ok(match decision {
+                    RemovalDecision::Apply => format!(
+                        "{}: the held events are being removed by the sync that just started.",
+                        cal.name
+                    ),
+                    RemovalDecision::Reject => format!(
+                        "{}: its events are kept; the sync that just started goes on syncing its changes.",
+                        cal.name
+                    ),
+                }),
+                Err(err) => error_flash(err),
+            }
+        }
+    };
     redirect_with(&state, &format!("/settings#calendar-{id}"), flash)
 }
 
@@ -607,6 +789,29 @@ mod tests {
         assert_eq!(ago(now, before(600)), "10 minutes ago");
         assert_eq!(ago(now, before(7200)), "2 hours ago");
         assert_eq!(ago(now, before(86_400 * 3)), "3 days ago");
+    }
+
+    #[test]
+    fn times_read_in_the_users_zone() {
+        let now: Timestamp = "2026-11-26T21:00:00Z".parse().unwrap();
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        assert_eq!(
+            clock_text(at("2026-11-26T21:30:00Z"), now, &berlin),
+            "22:30"
+        );
+        assert_eq!(
+            clock_text(at("2026-11-26T23:05:00Z"), now, &berlin),
+            "tomorrow 00:05"
+        );
+        assert_eq!(
+            clock_text(at("2026-11-26T23:05:00Z"), now, &TimeZone::UTC),
+            "23:05"
+        );
+        assert_eq!(
+            clock_text(at("2026-12-01T08:00:00Z"), now, &berlin),
+            "Tue 1 Dec 09:00"
+        );
     }
 
     #[test]
