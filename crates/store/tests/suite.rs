@@ -51,6 +51,8 @@ on_both_backends!(
     a_replaced_group_keeps_exactly_its_new_events,
     due_connections_are_claimed_once_and_rescheduled,
     rounds_at_once_are_limited_per_user,
+    rounds_at_once_are_limited_per_host,
+    a_round_on_a_deleted_connection_writes_nothing,
     the_horizon_extends_as_time_passes,
     ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
     long_events_under_way_are_found_by_later_ranges,
@@ -1100,6 +1102,80 @@ async fn rounds_at_once_are_limited_per_user(kind: BackendKind) {
         "alice's third waits; bob's, listed after all of hers, goes"
     );
     assert!(store.connection(bob, bobs).await.is_ok());
+}
+
+async fn rounds_at_once_are_limited_per_host(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let limits = ClaimLimits {
+        per_user: 10,
+        per_host: 2,
+    };
+    let mut users = Vec::new();
+    for n in 0..4 {
+        let user = user(&store, &format!("u{n}")).await;
+        let conn = store
+            .upsert_connection(&google(user, "same-server", "r"), now())
+            .await
+            .unwrap();
+        testing::execute(
+            &store,
+            &format!(
+                "UPDATE connections SET host = 'dav.example.com' WHERE id = {}",
+                conn.0
+            ),
+        )
+        .await;
+        users.push(user);
+    }
+    let elsewhere = user(&store, "elsewhere").await;
+    store
+        .upsert_connection(&google(elsewhere, "other", "r"), now())
+        .await
+        .unwrap();
+    let lease = now() + SignedDuration::from_mins(2);
+    let mut claimed = Vec::new();
+    while let Some(claim) = store
+        .claim_due_connection(now(), lease, limits)
+        .await
+        .unwrap()
+    {
+        claimed.push(claim.user_id);
+    }
+    assert_eq!(claimed, [users[0], users[1], elsewhere]);
+}
+
+async fn a_round_on_a_deleted_connection_writes_nothing(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let (alice, cal) = calendar_for(&store, "alice").await;
+    let claim = claim_of(&store, alice, cal).await;
+    store
+        .delete_connection(alice, claim.connection_id)
+        .await
+        .unwrap();
+    let window = horizon();
+    let next = PageNext::Done {
+        sync_token: "s1".into(),
+    };
+    let changes = [upsert(timed("a", "2026-03-02T09:00:00Z", 60))];
+    let page = PageUpdate {
+        claim: &claim,
+        lease_until: lease_end(),
+        changes: &changes,
+        starts_full_round: true,
+        next: &next,
+        window: &window,
+        now: now(),
+    };
+    assert!(matches!(
+        store.apply_page(alice, cal, &page).await,
+        Err(StoreError::NotFound | StoreError::LeaseLost)
+    ));
+    assert!(titles(&store, alice).await.is_empty());
+    assert!(!store.renew_lease(&claim, lease_end()).await.unwrap());
 }
 
 async fn the_horizon_extends_as_time_passes(kind: BackendKind) {
