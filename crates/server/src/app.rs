@@ -80,6 +80,9 @@ pub fn sync_engine(store: Store, config: &Config) -> anyhow::Result<crate::sync:
         changes: crate::live::ChangeFeed::default(),
         interval: config.sync_interval,
         wake: Arc::new(tokio::sync::Notify::new()),
+        concurrency: config.sync_concurrency,
+        limits: calsync_store::ClaimLimits::default(),
+        metrics: Arc::new(crate::telemetry::Metrics::default()),
     })
 }
 

@@ -365,7 +365,12 @@ impl SyncEngine {
                         // Never sooner than a failure's backoff: a provider
                         // saying "0" must not make us ask again at once.
                         let backoff = next_sync_delay(self.interval, failures.saturating_add(1), jitter_unit());
-                        (after(rate_limited_delay(*wait).max(backoff)), WaitReason::RateLimited)
+                        let asked = rate_limited_delay(*wait);
+                        if asked >= backoff {
+                            (after(asked), WaitReason::RateLimited)
+                        } else {
+                            (after(backoff), WaitReason::Backoff)
+                        }
                     }
                     _ => (backoff(failures.saturating_add(1)), WaitReason::Backoff),
                 };

@@ -31,12 +31,13 @@ on_both_backends!(
 
 /// `Retry-After` values a hostile or broken feed may send, each with the
 /// wait reason the connection must show: a readable one is obeyed (capped
-/// at a day), an unreadable one falls back to the usual backoff.
+/// at a day) unless the usual backoff is longer; an unreadable one falls
+/// back to the backoff.
 const HOSTILE: &[(&str, &str)] = &[
     ("1000000000000", "rate_limited"),
     ("18446744073709551616", "rate_limited"),
     ("Fri, 31 Dec 9999 23:59:59 GMT", "rate_limited"),
-    ("Thu, 01 Jan 1970 00:00:00 GMT", "rate_limited"),
+    ("Thu, 01 Jan 1970 00:00:00 GMT", "backoff"),
     ("-5", "backoff"),
     ("soon, probably", "backoff"),
 ];

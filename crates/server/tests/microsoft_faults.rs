@@ -398,6 +398,9 @@ async fn the_window_is_re_anchored_when_it_moved_more_than_a_week(kind: BackendK
         changes: ChangeFeed::default(),
         interval: Duration::from_secs(3600),
         wake: Arc::default(),
+        concurrency: 1,
+        limits: calsync_store::ClaimLimits::default(),
+        metrics: Arc::default(),
     };
     let before = ms.emulator.requests().len();
     assert!(

@@ -13,7 +13,11 @@
 //! (`pending_removal`), and the last page weighs everything the round would
 //! remove against the calendar with [`removal_guard`]. Under the threshold
 //! they go; over it nothing goes, the calendar records a hold, and the user's
-//! decision (apply or keep) is carried out by a later round.
+//! decision (apply or keep) is carried out by a later round. Kept events are
+//! marked `kept` and are never a removal again, neither unseen by a later
+//! full round (a feed, a 410) nor reported deleted once more (Google's full
+//! listings repeat tombstones): the provider already deleted them, and the
+//! user said keep. The provider listing one again unmarks it.
 //!
 //! Series are expanded before the transaction begins (a round is the only
 //! writer of its calendar's events, so what it reads stays true), on a
@@ -287,7 +291,7 @@ enum Verdict {
     Remove(Vec<Removal>),
     /// Too many: keep them marked, and hold the calendar.
     Hold(u64),
-    /// The user chose to keep them: unmark.
+    /// The user chose to keep them: unmark, and never count them as unseen again.
     Keep,
 }
 
@@ -383,16 +387,18 @@ impl Store {
         calendar: CalendarId,
         unseen_before: Option<i64>,
         removed: &[&str],
-        kept: &BTreeSet<&str>,
+        present: &BTreeSet<&str>,
     ) -> Result<(Vec<Removal>, u64)> {
         type Row = (String, Option<String>, bool);
         let columns = "external_id, recurring_event_id, recurrence IS NOT NULL";
         let marked = format!(
             "SELECT {columns} FROM events WHERE calendar_id = $1 AND pending_removal \
              UNION ALL \
-             SELECT {columns} FROM events WHERE calendar_id = $1 AND sync_round < $2 AND NOT pending_removal"
+             SELECT {columns} FROM events WHERE calendar_id = $1 AND sync_round < $2 AND NOT pending_removal AND NOT kept"
         );
-        let one = format!("SELECT {columns} FROM events WHERE calendar_id = $1 AND external_id = $2 AND NOT pending_removal");
+        let one = format!(
+            "SELECT {columns} FROM events WHERE calendar_id = $1 AND external_id = $2 AND NOT pending_removal AND NOT kept"
+        );
         let (mut rows, stored) = on_pool!(self, pool => {
             let mut rows: Vec<Row> = sqlx::query_as(&marked)
                 .bind(calendar.0)
@@ -409,7 +415,7 @@ impl Store {
                 .await?;
             Ok::<_, sqlx::Error>((rows, stored))
         })?;
-        rows.retain(|(id, _, _)| !kept.contains(id.as_str()));
+        rows.retain(|(id, _, _)| !present.contains(id.as_str()));
         rows.sort();
         rows.dedup();
         let removals = rows
@@ -469,11 +475,11 @@ impl Store {
         } else if state.decision == Some(RemovalDecision::Reject) {
             Verdict::Keep
         } else {
-            let mut kept: BTreeSet<&str> = incoming.clone();
-            kept.extend(replaced_out.iter().map(String::as_str));
+            let mut present: BTreeSet<&str> = incoming.clone();
+            present.extend(replaced_out.iter().map(String::as_str));
             let unseen_before = in_full_round.then_some(round);
             let (removals, count) = self
-                .round_removals(calendar, unseen_before, &removed, &kept)
+                .round_removals(calendar, unseen_before, &removed, &present)
                 .await?;
             let known: BTreeSet<&str> = stored
                 .values()
@@ -561,7 +567,7 @@ impl Store {
                          end_date = excluded.end_date, timezone = excluded.timezone, recurrence = excluded.recurrence, \
                          recurring_event_id = excluded.recurring_event_id, original_start = excluded.original_start, \
                          html_link = excluded.html_link, remote_updated_at = excluded.remote_updated_at, \
-                         sync_round = excluded.sync_round, pending_removal = FALSE \
+                         sync_round = excluded.sync_round, pending_removal = FALSE, kept = FALSE \
                      RETURNING id",
                 )
                 .bind(calendar.0)
@@ -594,7 +600,9 @@ impl Store {
             }
             if !matches!(verdict, Verdict::Keep) {
                 for external_id in &removed {
-                    sqlx::query("UPDATE events SET pending_removal = TRUE WHERE calendar_id = $1 AND external_id = $2")
+                    sqlx::query(
+                        "UPDATE events SET pending_removal = TRUE WHERE calendar_id = $1 AND external_id = $2 AND NOT kept",
+                    )
                         .bind(calendar.0)
                         .bind(external_id)
                         .execute(&mut *tx)
@@ -606,7 +614,8 @@ impl Store {
                 Verdict::Mark => {}
                 Verdict::Remove(_) => {
                     let gone: Vec<(bool,)> = sqlx::query_as(
-                        "DELETE FROM events WHERE calendar_id = $1 AND (pending_removal OR sync_round < $2) RETURNING pending_removal",
+                        "DELETE FROM events WHERE calendar_id = $1 AND (pending_removal OR (sync_round < $2 AND NOT kept)) \
+                         RETURNING pending_removal",
                     )
                     .bind(calendar.0)
                     .bind(unseen_before)
@@ -617,7 +626,7 @@ impl Store {
                     outcome.swept += gone.len() as u64 - marked;
                 }
                 Verdict::Hold(count) => {
-                    sqlx::query("UPDATE events SET pending_removal = TRUE WHERE calendar_id = $1 AND sync_round < $2")
+                    sqlx::query("UPDATE events SET pending_removal = TRUE WHERE calendar_id = $1 AND sync_round < $2 AND NOT kept")
                         .bind(calendar.0)
                         .bind(unseen_before)
                         .execute(&mut *tx)
@@ -625,10 +634,14 @@ impl Store {
                     outcome.held = Some(*count);
                 }
                 Verdict::Keep => {
-                    sqlx::query("UPDATE events SET pending_removal = FALSE WHERE calendar_id = $1 AND pending_removal")
-                        .bind(calendar.0)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE events SET pending_removal = FALSE, kept = TRUE \
+                         WHERE calendar_id = $1 AND (pending_removal OR sync_round < $2)",
+                    )
+                    .bind(calendar.0)
+                    .bind(unseen_before)
+                    .execute(&mut *tx)
+                    .await?;
                 }
             }
             if ends_round {

@@ -18,6 +18,9 @@ CREATE INDEX connections_lease ON connections (lease_until);
 -- guard: pending_removal marks the events a round would remove, and a
 -- calendar whose removals were held says how many and what the user decided.
 ALTER TABLE events ADD COLUMN pending_removal BOOLEAN NOT NULL DEFAULT FALSE;
+-- Events the user chose to keep when the provider stopped listing them:
+-- later full rounds do not count them as removals again.
+ALTER TABLE events ADD COLUMN kept BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX events_pending_removal ON events (calendar_id) WHERE pending_removal;
 ALTER TABLE calendars ADD COLUMN held_removals BIGINT;
 -- 'apply' or 'reject', carried out by the next round.
