@@ -314,7 +314,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers. */
+        /**
+         * Readiness: the database answers and the sync worker runs (503
+         *     `sync_worker_down` when it has not beaten within 30 s or has stopped).
+         */
         get: operations["readyz"];
         put?: never;
         post?: never;

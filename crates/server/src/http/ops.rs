@@ -29,9 +29,8 @@ pub async fn healthz() -> Json<Health> {
 /// How long `/metrics` waits for the backlog before it answers without it.
 const BACKLOG_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Readiness: the database answers.
-// Also 503 (`sync_worker_down`) while the sync worker has not beaten within
-// 30 s or has stopped. (A doc line here would change the OpenAPI summary.)
+/// Readiness: the database answers and the sync worker runs (503
+/// `sync_worker_down` when it has not beaten within 30 s or has stopped).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
