@@ -288,9 +288,7 @@ pub(crate) fn response_zone(
 
 pub(crate) fn account_ix(inner: &Inner, sub: &str) -> Result<usize, ApiError> {
     inner
-        .accounts
-        .iter()
-        .position(|a| a.sub == sub)
+        .account_ix_by_sub(sub)
         .ok_or_else(ApiError::unauthenticated)
 }
 

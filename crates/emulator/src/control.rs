@@ -16,7 +16,7 @@
 //! |---|---|
 //! | GET `/_emulator/health` | → `{"ok": true}` |
 //! | POST `/_emulator/reset` | back to the start configuration → 204 |
-//! | GET, PUT `/_emulator/settings` | partial [`Settings`] JSON, e.g. `{"uneven_pages": false, "auto_approve": true}` → settings |
+//! | GET, PUT `/_emulator/settings` | partial [`Settings`] JSON, e.g. `{"uneven_pages": false, "auto_approve": true, "latency_ms": [100, 300]}` → settings |
 //! | GET, POST `/_emulator/clients` | `{client_id, client_secret, redirect_uris[]}` → 201 |
 //! | GET, POST `/_emulator/accounts` | `{email, name?}` → 201 `{sub, email, name, calendars[]}` |
 //! | POST `/_emulator/accounts/{account}/calendars` | `{id?, summary, timeZone?, colorId?, backgroundColor?, foregroundColor?, accessRole?, hidden?, selected?, summaryOverride?, description?, location?}` → 201 list entry |
@@ -158,7 +158,9 @@ async fn put_settings(
             obj.insert(k, v);
         }
     }
-    inner.settings = serde_json::from_value(current).map_err(|e| bad(e.to_string()))?;
+    let settings: Settings = serde_json::from_value(current).map_err(|e| bad(e.to_string()))?;
+    settings.validate().map_err(bad)?;
+    inner.settings = settings;
     Ok(Json(inner.settings.clone()))
 }
 

@@ -1,4 +1,5 @@
-//! The middleware in front of every route: applies injected faults (error
+//! The middleware in front of every route: applies the `latency_ms` setting
+//! to provider API requests, injected faults (error
 //! status, `Retry-After`, delay, dropped connection), records the request
 //! log, and wraps the framework's own plain-text errors (405, extractor
 //! rejections) in Google's JSON envelope.
@@ -34,8 +35,13 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
         .query()
         .map(util::redact_query)
         .unwrap_or_default();
-    let (fault, account, token) = {
+    let (fault, account, token, latency) = {
         let mut inner = state.lock();
+        let latency = if is_provider_api(&path) {
+            inner.settings.draw_latency()
+        } else {
+            None
+        };
         let presented = bearer(req.headers());
         let google = presented
             .and_then(|t| inner.access_tokens.get(t))
@@ -54,8 +60,12 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             take_fault(&mut inner.faults, &method, &path),
             google.or(ms_account),
             token,
+            latency,
         )
     };
+    if let Some(ms) = latency {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 
     let response = match &fault {
         Some(f) => {
@@ -83,8 +93,14 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
         account,
         fault: fault.map(|f| f.id),
         token,
+        latency_ms: latency,
     });
     response
+}
+
+/// The Calendar API and Graph: the requests `latency_ms` delays.
+fn is_provider_api(path: &str) -> bool {
+    path.starts_with("/calendar/v3/") || microsoft::is_graph_path(path)
 }
 
 /// A short, non-reversible name for a token, so a log can tell tokens apart.

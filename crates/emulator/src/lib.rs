@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod bulk;
 mod calendar;
 mod consent;
 mod control;
@@ -64,11 +65,12 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use bulk::{BulkAccount, BulkProvider, Populated};
 pub use errors::{ApiError, OAuthError};
 pub use microsoft::control::Generate as MsGenerate;
 pub use microsoft::errors::{AadError, GraphError};
 pub use microsoft::state::{DeadReason, ExpiryMode, MsSettings};
-pub use state::{Fault, LogEntry, Settings};
+pub use state::{Fault, LogEntry, Settings, MAX_LATENCY_MS};
 
 use state::{AppState, Shared};
 
@@ -413,6 +415,29 @@ impl EmulatorHandle {
     /// The request log (provider routes only, tokens redacted).
     pub fn requests(&self) -> Vec<LogEntry> {
         self.shared.lock().log.iter().cloned().collect()
+    }
+
+    /// Takes the request log so far, leaving it empty (`seq` goes on
+    /// counting). The log keeps at most 100,000 entries; a long benchmark
+    /// drains it this way instead of losing the oldest.
+    pub fn take_requests(&self) -> Vec<LogEntry> {
+        std::mem::take(&mut self.shared.lock().log).into()
+    }
+
+    /// Creates many accounts with their calendars and events under one lock
+    /// (see [`BulkAccount`]); events start at `first_event`, one a day.
+    /// Accounts that exist already get the calendars and events added.
+    pub fn populate(
+        &self,
+        accounts: &[BulkAccount],
+        first_event: jiff::Timestamp,
+    ) -> Result<Vec<Populated>, String> {
+        bulk::populate(
+            &mut self.shared.lock(),
+            &self.base_url,
+            accounts,
+            first_event,
+        )
     }
 
     /// Back to the start configuration.

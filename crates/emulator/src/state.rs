@@ -90,6 +90,39 @@ pub struct Settings {
     pub allow_http_callbacks: bool,
     /// Longest push channel life in seconds (default and cap: 7 days).
     pub max_channel_ttl_secs: i64,
+    /// `[min, max]` milliseconds: every provider API request (Calendar API
+    /// `/calendar/v3/…` and Graph `/v1.0/…`) waits a uniformly random time in
+    /// this range before it is served, like a real provider's latency. OAuth,
+    /// identity and consent endpoints and the control API are not delayed.
+    /// `None` (default) = answer at once.
+    pub latency_ms: Option<[u64; 2]>,
+}
+
+/// The longest latency `latency_ms` accepts (a minute).
+pub const MAX_LATENCY_MS: u64 = 60_000;
+
+impl Settings {
+    /// Checks the values a client can get wrong (`latency_ms`).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some([min, max]) = self.latency_ms {
+            if min > max {
+                return Err(format!("latency_ms: min {min} is above max {max}"));
+            }
+            if max > MAX_LATENCY_MS {
+                return Err(format!("latency_ms: at most {MAX_LATENCY_MS} ms"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The latency for one provider API request: uniform in `latency_ms`.
+    pub fn draw_latency(&self) -> Option<u64> {
+        let [min, max] = self.latency_ms?;
+        let span = max.saturating_sub(min).saturating_add(1);
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&util::random_bytes(8)[..8]);
+        Some(min + u64::from_le_bytes(bytes) % span)
+    }
 }
 
 impl Default for Settings {
@@ -108,6 +141,7 @@ impl Default for Settings {
             render_in_calendar_zone: true,
             allow_http_callbacks: false,
             max_channel_ttl_secs: 604_800,
+            latency_ms: None,
         }
     }
 }
@@ -340,6 +374,10 @@ pub struct LogEntry {
     /// (`unknown:...` if the emulator does not know it), never the token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The latency the request waited (`latency_ms` setting) before it was
+    /// served; `time` minus this is about when it arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
 }
 
 pub const MAX_LOG: usize = 100_000;
@@ -377,6 +415,27 @@ pub struct Inner {
     /// The Microsoft identity platform + Graph side.
     pub ms: crate::microsoft::state::World,
     change_counter: u64,
+    /// Account lookups by email and `sub` without a walk over every account
+    /// (a capacity benchmark holds 10,000 of them).
+    account_index: AccountIndex,
+}
+
+/// Positions in `Inner::accounts` by lower-cased email and by `sub`, filled
+/// by `ensure_account`. A hit is checked against the account; a miss (an
+/// account changed or pushed some other way) walks the list as before.
+#[derive(Debug, Default)]
+struct AccountIndex {
+    by_email: HashMap<String, usize>,
+    by_sub: HashMap<String, usize>,
+}
+
+impl AccountIndex {
+    fn add(&mut self, ix: usize, email: &str, sub: &str) {
+        self.by_email
+            .entry(email.to_ascii_lowercase())
+            .or_insert(ix);
+        self.by_sub.entry(sub.to_owned()).or_insert(ix);
+    }
 }
 
 impl Inner {
@@ -414,6 +473,7 @@ impl Inner {
             deliveries: VecDeque::new(),
             ms: crate::microsoft::state::World::new(Default::default()),
             change_counter: 0,
+            account_index: AccountIndex::default(),
         };
         if config.sample_data {
             crate::sample::seed(&mut inner, base_url);
@@ -441,13 +501,30 @@ impl Inner {
     }
 
     pub fn account_ix(&self, email_or_sub: &str) -> Option<usize> {
-        self.accounts
-            .iter()
-            .position(|a| a.email.eq_ignore_ascii_case(email_or_sub) || a.sub == email_or_sub)
+        let is = |a: &Account| a.email.eq_ignore_ascii_case(email_or_sub) || a.sub == email_or_sub;
+        let index = &self.account_index;
+        let by_email = index.by_email.get(&email_or_sub.to_ascii_lowercase());
+        let by_sub = index.by_sub.get(email_or_sub);
+        by_email
+            .into_iter()
+            .chain(by_sub)
+            .copied()
+            .filter(|&ix| self.accounts.get(ix).is_some_and(is))
+            .min()
+            .or_else(|| self.accounts.iter().position(is))
     }
 
     pub fn account_by_sub(&self, sub: &str) -> Option<&Account> {
-        self.accounts.iter().find(|a| a.sub == sub)
+        self.account_ix_by_sub(sub).map(|ix| &self.accounts[ix])
+    }
+
+    pub fn account_ix_by_sub(&self, sub: &str) -> Option<usize> {
+        self.account_index
+            .by_sub
+            .get(sub)
+            .copied()
+            .filter(|&ix| self.accounts.get(ix).is_some_and(|a| a.sub == sub))
+            .or_else(|| self.accounts.iter().position(|a| a.sub == sub))
     }
 
     /// Adds an account with its primary calendar (id = email), or returns the existing one.
@@ -460,14 +537,17 @@ impl Inner {
             .unwrap_or_else(|| default_name(email));
         let seq = self.next_seq();
         let primary = Calendar::new(email, email, "UTC", seq, true);
+        let sub = util::sub_for_email(email);
         self.accounts.push(Account {
-            sub: util::sub_for_email(email),
+            sub: sub.clone(),
             email: email.to_owned(),
             name,
             calendars: vec![primary],
             list_epoch: 0,
         });
-        self.accounts.len() - 1
+        let ix = self.accounts.len() - 1;
+        self.account_index.add(ix, email, &sub);
+        ix
     }
 
     /// Finds a calendar of an account; `primary` is an alias of the primary calendar.

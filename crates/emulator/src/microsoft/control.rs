@@ -174,14 +174,13 @@ pub(crate) fn ensure_account(
         delta_epoch: 0,
         expiry_mode: ExpiryMode::default(),
     };
-    ms.accounts.push(MsAccount {
+    ms.push_account(MsAccount {
         id,
         upn: email.to_owned(),
         mail,
         display_name,
         calendars: vec![default],
-    });
-    ms.accounts.len() - 1
+    })
 }
 
 pub(crate) fn account_json(a: &MsAccount) -> Value {

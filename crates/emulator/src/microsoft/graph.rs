@@ -57,9 +57,7 @@ pub fn caller(inner: &Inner, headers: &HeaderMap, need: Need) -> GraphResult<usi
     }
     inner
         .ms
-        .accounts
-        .iter()
-        .position(|a| a.id == at.account_id)
+        .account_ix_by_id(&at.account_id)
         .ok_or_else(|| GraphError::unauthenticated("Access token validation failure."))
 }
 

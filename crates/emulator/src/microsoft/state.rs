@@ -291,6 +291,27 @@ pub struct World {
     next_round: u64,
     /// `$skiptoken` → (round, page number).
     pub skip_tokens: HashMap<String, (u64, usize)>,
+    /// Account lookups without a walk over every account.
+    index: MsAccountIndex,
+}
+
+/// Positions in `World::accounts` by lower-cased UPN and mail, and by object
+/// id, filled by `push_account`. A hit is checked against the account; a miss
+/// (an account changed, like the samples' fixed ids, or pushed some other
+/// way) walks the list as before.
+#[derive(Debug, Default)]
+struct MsAccountIndex {
+    by_name: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
+}
+
+impl MsAccountIndex {
+    fn add(&mut self, ix: usize, a: &MsAccount) {
+        for name in std::iter::once(&a.upn).chain(a.mail.as_ref()) {
+            self.by_name.entry(name.to_ascii_lowercase()).or_insert(ix);
+        }
+        self.by_id.entry(a.id.clone()).or_insert(ix);
+    }
 }
 
 impl World {
@@ -303,17 +324,43 @@ impl World {
     }
 
     pub fn account_ix(&self, email_or_id: &str) -> Option<usize> {
-        self.accounts.iter().position(|a| {
+        let is = |a: &MsAccount| {
             a.upn.eq_ignore_ascii_case(email_or_id)
                 || a.mail
                     .as_deref()
                     .is_some_and(|m| m.eq_ignore_ascii_case(email_or_id))
                 || a.id == email_or_id
-        })
+        };
+        let by_name = self.index.by_name.get(&email_or_id.to_ascii_lowercase());
+        let by_id = self.index.by_id.get(email_or_id);
+        by_name
+            .into_iter()
+            .chain(by_id)
+            .copied()
+            .filter(|&ix| self.accounts.get(ix).is_some_and(is))
+            .min()
+            .or_else(|| self.accounts.iter().position(is))
     }
 
     pub fn account_by_id(&self, id: &str) -> Option<&MsAccount> {
-        self.accounts.iter().find(|a| a.id == id)
+        self.account_ix_by_id(id).map(|ix| &self.accounts[ix])
+    }
+
+    pub fn account_ix_by_id(&self, id: &str) -> Option<usize> {
+        self.index
+            .by_id
+            .get(id)
+            .copied()
+            .filter(|&ix| self.accounts.get(ix).is_some_and(|a| a.id == id))
+            .or_else(|| self.accounts.iter().position(|a| a.id == id))
+    }
+
+    /// Appends an account and indexes it; returns its position.
+    pub fn push_account(&mut self, account: MsAccount) -> usize {
+        let ix = self.accounts.len();
+        self.index.add(ix, &account);
+        self.accounts.push(account);
+        ix
     }
 
     /// `default` (and `calendar`) name the default calendar.
@@ -404,7 +451,14 @@ pub fn object_id_for(email: &str) -> String {
 
 /// A Graph-looking opaque id (`AAMkAG...`): base64url, so safe in paths.
 pub fn new_item_id() -> String {
-    format!("AAMkAG{}AAA=", crate::util::random_token(45))
+    // `AAMkAGOc…` names an occurrence (`events::occurrence_id`): one random
+    // id in 4,096 would start so, and be refused or misread as one.
+    loop {
+        let id = format!("AAMkAG{}AAA=", crate::util::random_token(45));
+        if !id.starts_with("AAMkAGOc") {
+            return id;
+        }
+    }
 }
 
 pub fn new_change_key() -> String {
