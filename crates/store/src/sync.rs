@@ -391,31 +391,37 @@ impl Store {
     ) -> Result<(Vec<Removal>, u64)> {
         type Row = (String, Option<String>, bool);
         let columns = "external_id, recurring_event_id, recurrence IS NOT NULL";
-        let marked = format!(
-            "SELECT {columns} FROM events WHERE calendar_id = $1 AND pending_removal \
-             UNION ALL \
-             SELECT {columns} FROM events WHERE calendar_id = $1 AND sync_round < $2 AND NOT pending_removal AND NOT kept"
+        // Separate statements: each uses an index (the partial one on marked
+        // events, the calendar's), where an OR would scan the calendar on
+        // every round's end.
+        let marked =
+            format!("SELECT {columns} FROM events WHERE calendar_id = $1 AND pending_removal");
+        let unseen = format!(
+            "SELECT {columns} FROM events WHERE calendar_id = $1 AND sync_round < $2 AND NOT pending_removal AND NOT kept"
         );
         let one = format!(
             "SELECT {columns} FROM events WHERE calendar_id = $1 AND external_id = $2 AND NOT pending_removal AND NOT kept"
         );
-        let (mut rows, stored) = on_pool!(self, pool => {
-            let mut rows: Vec<Row> = sqlx::query_as(&marked)
-                .bind(calendar.0)
-                .bind(unseen_before.unwrap_or(i64::MIN))
-                .fetch_all(pool)
-                .await?;
+        let mut rows = on_pool!(self, pool => {
+            let mut rows: Vec<Row> = sqlx::query_as(&marked).bind(calendar.0).fetch_all(pool).await?;
+            if let Some(round) = unseen_before {
+                rows.extend(sqlx::query_as::<_, Row>(&unseen).bind(calendar.0).bind(round).fetch_all(pool).await?);
+            }
             for id in removed {
                 let row: Option<Row> = sqlx::query_as(&one).bind(calendar.0).bind(id).fetch_optional(pool).await?;
                 rows.extend(row);
             }
-            let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE calendar_id = $1")
-                .bind(calendar.0)
-                .fetch_one(pool)
-                .await?;
-            Ok::<_, sqlx::Error>((rows, stored))
+            Ok::<_, sqlx::Error>(rows)
         })?;
         rows.retain(|(id, _, _)| !present.contains(id.as_str()));
+        if rows.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let stored: (i64,) = on_pool!(self, pool => sqlx::query_as("SELECT COUNT(*) FROM events WHERE calendar_id = $1")
+            .bind(calendar.0)
+            .fetch_one(pool)
+            .await)?;
+        let stored = stored.0;
         rows.sort();
         rows.dedup();
         let removals = rows
@@ -612,6 +618,7 @@ impl Store {
             let unseen_before = if in_full_round { round } else { i64::MIN };
             match &verdict {
                 Verdict::Mark => {}
+                Verdict::Remove(removals) if removals.is_empty() => {}
                 Verdict::Remove(_) => {
                     let gone: Vec<(bool,)> = sqlx::query_as(
                         "DELETE FROM events WHERE calendar_id = $1 AND (pending_removal OR (sync_round < $2 AND NOT kept)) \
