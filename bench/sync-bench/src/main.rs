@@ -1,6 +1,6 @@
 //! `sync-bench`: measures a release `calsync` binary from the outside, as
-//! docs/BENCHMARKS.md reports it (sections "Foundation", "Google sync" and
-//! "Microsoft sync").
+//! docs/BENCHMARKS.md reports it (sections "Foundation", "Google sync",
+//! "Microsoft sync" and "Sync capacity", the last in `capacity.rs`).
 //!
 //! It starts `calsync serve` as a subprocess on a fresh database (SQLite in a
 //! temporary data folder, or a new PostgreSQL database), the Google or
@@ -26,6 +26,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use calsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, MsGenerate, OAuthClient};
 use serde_json::{json, Value};
 
+mod capacity;
+
 const USER: &str = "bench";
 const PASSWORD: &str = "a long benchmark password";
 const ACCOUNT: &str = "bench@example.com";
@@ -49,7 +51,8 @@ sync-bench: Foundation, Google sync and Microsoft sync figures for docs/BENCHMAR
   --calsync PATH          release calsync binary (default target/release/calsync)
   --backends LIST         sqlite,postgres (default both)
   --postgres-url URL      server for fresh databases (default postgres://127.0.0.1:5432/test)
-  --parts LIST            foundation,google,microsoft (default all three)
+  --parts LIST            foundation,google,microsoft,capacity (default the first three;
+                          capacity runs only when named)
   --events N              events in the initial-sync calendar (default 10000; Google and Microsoft)
   --bulk-events N         events in a second calendar, to reach the upcoming-events size (default 90000)
   --no-change-runs N      no-change syncs to average (default 10)
@@ -60,6 +63,30 @@ sync-bench: Foundation, Google sync and Microsoft sync figures for docs/BENCHMAR
   --graph-quirks          Microsoft: keep the emulator's empty second page and repeated
                           items in delta rounds (default: off, so the floor can be reached)
   --json PATH             also write the figures as JSON
+
+Capacity (--parts capacity; docs/BENCHMARKS.md \"Sync capacity\"):
+  --connections N         connections per instance (default 10000; Google and Microsoft
+                          alternate, 2 or 3 calendars each)
+  --instances K           calsync serve processes on one database (default 1; K > 1
+                          needs --backends postgres); K x N connections in all
+  --interval D            CALSYNC_SYNC_INTERVAL (default 5m)
+  --duration SECS         measured steady state (default 600 = 2 intervals)
+  --settle SECS           wait after the first rounds before measuring (default 240)
+  --latency MIN,MAX       emulator latency per Calendar API / Graph request, ms (default 100,300)
+  --per-user N            connections per user (default 4: calsync's per-user limit)
+  --events-per-calendar N single events per calendar (default 3; the first calendar of
+                          every other account also has a weekly series)
+  --changes-per-sec R     event edits at the emulator while measuring (default 1)
+  --connect-rate R        connections made per second (default: all within one interval,
+                          so that their rounds are spread as in a long-running instance)
+  --sweep-secs S          each user's connection list is read once every S seconds to
+                          learn when rounds are due (default 240, under 0.9 x interval)
+  --sync-concurrency C    CALSYNC_SYNC_CONCURRENCY of the instances (default: calsync's)
+  --user-add-jobs J       `calsync user add` processes at once (default 4)
+  --perf SECS             `perf record` calsync for SECS in the middle of the window
+  --samples PATH          per-second samples (CPU, RSS, backlog) as CSV
+  --no-restart            measure the processes that did the set-up (logins included)
+                          instead of fresh ones started on the same database
 ";
 
 #[derive(Debug, Clone)]
@@ -79,6 +106,8 @@ struct Args {
     uneven_pages: bool,
     graph_quirks: bool,
     json: Option<PathBuf>,
+    capacity: bool,
+    cap: capacity::CapArgs,
 }
 
 impl Args {
@@ -99,6 +128,8 @@ impl Args {
             uneven_pages: false,
             graph_quirks: false,
             json: None,
+            capacity: false,
+            cap: capacity::CapArgs::default(),
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -116,6 +147,7 @@ impl Args {
                     args.foundation = parts.contains("foundation");
                     args.google = parts.contains("google");
                     args.microsoft = parts.contains("microsoft");
+                    args.capacity = parts.contains("capacity");
                 }
                 "--events" => args.events = value()?.parse()?,
                 "--bulk-events" => args.bulk_events = value()?.parse()?,
@@ -126,6 +158,7 @@ impl Args {
                 "--uneven-pages" => args.uneven_pages = true,
                 "--graph-quirks" => args.graph_quirks = true,
                 "--json" => args.json = Some(value()?.into()),
+                other if args.cap.flag(other, &mut value)? => {}
                 other => bail!("unknown option {other}; see --help"),
             }
         }
@@ -133,6 +166,10 @@ impl Args {
             if b != "sqlite" && b != "postgres" {
                 bail!("unknown backend {b}: use sqlite and/or postgres");
             }
+        }
+        if args.capacity && args.cap.instances > 1 && args.backends.iter().any(|b| b != "postgres")
+        {
+            bail!("--instances > 1 shares one database: use --backends postgres");
         }
         args.calsync = std::fs::canonicalize(&args.calsync)
             .with_context(|| format!("no calsync binary at {}", args.calsync.display()))?;
@@ -259,6 +296,8 @@ struct Serve {
     child: Child,
     base: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Lines seen so far at WARN and ERROR level, and "sync finished" lines.
+    counts: Arc<LogCounts>,
     calsync: PathBuf,
     env: Vec<(String, String)>,
     startup: Duration,
@@ -289,8 +328,27 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// What the log said, counted for runs too long to keep every line.
+#[derive(Default)]
+struct LogCounts {
+    warn: std::sync::atomic::AtomicU64,
+    error: std::sync::atomic::AtomicU64,
+    synced: std::sync::atomic::AtomicU64,
+}
+
 impl Serve {
     fn start(calsync: &Path, db: &Database, extra: &[(String, String)]) -> Result<Self> {
+        Self::start_keeping(calsync, db, extra, usize::MAX)
+    }
+
+    /// Keeps at most `keep` log lines (the newest; older ones are counted in
+    /// `counts` only).
+    fn start_keeping(
+        calsync: &Path,
+        db: &Database,
+        extra: &[(String, String)],
+        keep: usize,
+    ) -> Result<Self> {
         let mut env = vec![
             ("CALSYNC_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             (
@@ -313,16 +371,31 @@ impl Serve {
             .context("start calsync serve")?;
         let stderr = child.stderr.take().context("stderr")?;
         let log = Arc::new(Mutex::new(Vec::new()));
+        let counts = Arc::new(LogCounts::default());
         let sink = log.clone();
+        let tally = counts.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let line = strip_ansi(&line);
                 if let Some(at) = line.find("listening on http://") {
                     let rest = &line[at + "listening on ".len()..];
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
                 }
+                if line.contains(" WARN ") {
+                    tally.warn.fetch_add(1, Relaxed);
+                } else if line.contains(" ERROR ") {
+                    tally.error.fetch_add(1, Relaxed);
+                }
+                if line.contains(SYNC_DONE) {
+                    tally.synced.fetch_add(1, Relaxed);
+                }
                 if let Ok(mut log) = sink.lock() {
+                    if log.len() >= keep {
+                        let half = log.len() / 2;
+                        log.drain(..half.max(1));
+                    }
                     log.push(line);
                 }
             }
@@ -343,6 +416,7 @@ impl Serve {
             child,
             base,
             log,
+            counts,
             calsync: calsync.to_owned(),
             env,
             startup,
@@ -1484,6 +1558,18 @@ async fn main() -> Result<()> {
             microsoft(&args, backend, &mut figures)
                 .await
                 .with_context(|| format!("Microsoft sync on {backend}"))?;
+        }
+        if args.capacity {
+            println!("== Sync capacity on {backend}");
+            figures.add(
+                "Sync capacity",
+                backend,
+                "load average before",
+                load_average(),
+            );
+            capacity::run(&args, backend, &mut figures)
+                .await
+                .with_context(|| format!("Sync capacity on {backend}"))?;
         }
     }
     println!("\n{}", figures.table());
