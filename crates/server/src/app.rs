@@ -106,6 +106,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         stopping.clone(),
     );
+    let relay = state
+        .changes
+        .relay(&store, stopping.clone())
+        .await
+        .context("listening for changes on PostgreSQL")?;
     let worker = tokio::spawn(state.sync_engine().run(stopping));
     tracing::info!(database = ?store.kind(), "listening on http://{address} (public URL {})", state.config.public_url);
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -119,6 +124,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The worker finishes the page it is applying; its lease lets another
     // instance pick the connection up later.
     let _ = worker.await;
+    // The worker's last changes still reach the other instances.
+    relay.finish().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,7 @@
 //! `GET /api/calendar/events/stream/`: Server-Sent Events telling the caller's
-//! open pages that their events or sync status changed. Only the caller's own
-//! changes pass; a keep-alive comment keeps proxies from closing it.
+//! open pages that their events or sync status changed. The stream listens on
+//! the caller's own channel of the change feed (`crate::live`), so only their
+//! changes reach it; a keep-alive comment keeps proxies from closing it.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub async fn stream(
     State(state): State<AppState>,
     user: ApiUser,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let receiver = state.changes.subscribe();
+    let receiver = state.changes.subscribe(user.id);
     let shutdown = state.shutdown.clone();
     let first = Some(Event::default().event("ready").data("{}"));
     let events = futures_util::stream::unfold(
@@ -32,23 +33,19 @@ pub async fn stream(
             if let Some(ready) = first {
                 return Some((Ok(ready), (receiver, shutdown, None)));
             }
-            let event = loop {
-                // A stream never ends by itself: it must end at shutdown, or
-                // the server would wait for it forever.
-                let received = tokio::select! {
-                    received = receiver.recv() => received,
-                    _ = shutdown.wait_for(|stopping| *stopping) => return None,
-                };
-                match received {
-                    Ok((owner, change)) if owner == user.id => {
-                        let data =
-                            serde_json::to_string(&change).unwrap_or_else(|_| "{}".to_owned());
-                        break Event::default().event("change").data(data);
-                    }
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => break Event::default().event("resync").data("{}"),
-                    Err(RecvError::Closed) => return None,
+            // A stream never ends by itself: it must end at shutdown, or
+            // the server would wait for it forever.
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = shutdown.wait_for(|stopping| *stopping) => return None,
+            };
+            let event = match received {
+                Ok(change) => {
+                    let data = serde_json::to_string(&change).unwrap_or_else(|_| "{}".to_owned());
+                    Event::default().event("change").data(data)
                 }
+                Err(RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+                Err(RecvError::Closed) => return None,
             };
             Some((Ok(event), (receiver, shutdown, None)))
         },
