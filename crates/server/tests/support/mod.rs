@@ -346,6 +346,12 @@ impl TestApp {
         )
     }
 
+    /// A second `calsync serve` beside this one, on the same database, key
+    /// and environment (two instances behind one load balancer).
+    pub fn second_instance(&self) -> Self {
+        self.restarted()
+    }
+
     fn env_borrowed(&self) -> Vec<(&str, &str)> {
         self.extra_env
             .iter()
