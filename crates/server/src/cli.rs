@@ -2,6 +2,7 @@
 //! configuration, so they work on the same database while `serve` runs.
 
 pub mod ics;
+mod sync;
 
 use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
@@ -122,7 +123,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => app::serve(config).await,
         Command::Demo => crate::demo::run_demo(config).await,
         Command::Emulator { port } => crate::demo::run_emulator(&config, port).await,
-        Command::Sync { user, connection } => sync_now(config, user, connection).await,
+        Command::Sync { user, connection } => sync::run(config, user, connection).await,
         Command::Migrate => {
             let store = app::open_store(&config).await?;
             store.close().await;
@@ -165,46 +166,6 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Ics(IcsCommand::Expand(args)) => ics::expand(&args),
         Command::Openapi => print_openapi(),
     }
-}
-
-async fn sync_now(
-    config: Config,
-    user: Option<String>,
-    connection: Option<i64>,
-) -> anyhow::Result<()> {
-    let store = app::open_store(&config).await?;
-    let user = match user {
-        Some(name) => Some(
-            store
-                .user_by_name(&name)
-                .await
-                .with_context(|| format!("no user named {name:?}"))?
-                .id,
-        ),
-        None => None,
-    };
-    let due = store
-        .make_due(
-            user,
-            connection.map(calsync_core::model::ConnectionId),
-            jiff::Timestamp::now(),
-        )
-        .await?;
-    if due == 0 {
-        println!("nothing to sync: no matching connection (connections that need reconnecting are skipped)");
-        return Ok(());
-    }
-    let engine = app::sync_engine(store.clone(), &config)?;
-    let mut synced = 0;
-    while engine.sync_next_due().await? {
-        synced += 1;
-        eprint!("\rsynced {synced} of {due} connections");
-    }
-    eprintln!();
-    let failed = store.count_failed_connections(user).await?;
-    store.close().await;
-    println!("synced {synced} connections; {failed} with errors (see Settings or `last_error`)");
-    Ok(())
 }
 
 fn print_openapi() -> anyhow::Result<()> {

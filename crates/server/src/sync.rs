@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use calsync_core::changes::PageNext;
 use calsync_core::clock::Clock;
-use calsync_core::model::{CalendarId, ConnectionStatus, UserId, WaitReason};
+use calsync_core::model::{
+    CalendarId, Connection, ConnectionId, ConnectionStatus, UserId, WaitReason,
+};
 use calsync_core::plan::{next_sync_delay, rate_limited_delay, Cursor};
 use calsync_core::recur::Window;
 use calsync_providers::{EventsCursor, ProviderError};
@@ -194,6 +196,22 @@ impl SyncEngine {
         let (_never, running) = watch::channel(false);
         self.clone().round(claim, running).await;
         Ok(true)
+    }
+
+    /// Runs one round of the connection `id` now, whatever its schedule
+    /// (`calsync sync`), and returns the status it left; `None` when a round
+    /// of another worker holds it.
+    pub async fn sync_connection_now(
+        &self,
+        id: ConnectionId,
+    ) -> Result<Option<Connection>, StoreError> {
+        let now = self.clock.now();
+        let Some(claim) = self.store.claim_connection(id, now, now + LEASE).await? else {
+            return Ok(None);
+        };
+        let (_never, running) = watch::channel(false);
+        self.clone().round(claim, running).await;
+        self.store.connection(claim.user_id, id).await.map(Some)
     }
 
     /// One connection's round, supervised: its work runs in a task of its

@@ -8,18 +8,15 @@
 mod radicale;
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
 use calsync_store::BackendKind;
 use jiff::{SignedDuration, Timestamp};
 use radicale::{calendar as caldav_calendar, event_block, Radicale};
 use serde_json::{json, Value};
+use support::feeds::{feed_server, feed_with};
 use support::{json, TestApp};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,57 +38,6 @@ const HOSTILE: &[(&str, &str)] = &[
     ("-5", "backoff"),
     ("soon, probably", "backoff"),
 ];
-
-/// Feeds served by the test: each answers its body until it turns hostile.
-#[derive(Default)]
-struct Feeds {
-    bodies: BTreeMap<String, String>,
-    hostile: BTreeMap<String, &'static str>,
-}
-
-async fn serve_feed(State(feeds): State<Arc<Mutex<Feeds>>>, Path(name): Path<String>) -> Response {
-    let feeds = feeds.lock().unwrap();
-    if let Some(retry_after) = feeds.hostile.get(&name) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, *retry_after)],
-        )
-            .into_response();
-    }
-    match feeds.bodies.get(&name) {
-        Some(body) => (
-            [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
-            body.clone(),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
-/// A feed server on a random port: its base URL and state.
-async fn feed_server() -> (String, Arc<Mutex<Feeds>>) {
-    let feeds = Arc::new(Mutex::new(Feeds::default()));
-    let app = axum::Router::new()
-        .route("/feeds/{name}", axum::routing::get(serve_feed))
-        .with_state(feeds.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://127.0.0.1:{port}/feeds"), feeds)
-}
-
-/// A feed of one event, tomorrow at a whole hour.
-fn feed_with(uid: &str, title: &str) -> String {
-    let start = Timestamp::now().round(jiff::Unit::Hour).unwrap() + SignedDuration::from_hours(24);
-    let utc = |t: Timestamp| t.strftime("%Y%m%dT%H%M%SZ").to_string();
-    format!(
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calsync tests//EN\r\n\
-         BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{title}\r\nEND:VEVENT\r\n\
-         END:VCALENDAR\r\n",
-        utc(start),
-        utc(start + SignedDuration::from_hours(1))
-    )
-}
 
 async fn app_syncing_every(kind: BackendKind, interval: &str) -> Option<TestApp> {
     TestApp::start_with(

@@ -109,6 +109,52 @@ impl Store {
         }))
     }
 
+    /// Claims one connection whatever its schedule, unless a round holds it
+    /// (`calsync sync --connection`); `None` when it is leased or gone.
+    pub async fn claim_connection(
+        &self,
+        id: ConnectionId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Claim>> {
+        let sql = "UPDATE connections SET lease_token = lease_token + 1, lease_until = $1, \
+                       status = 'syncing', sync_again = FALSE \
+                   WHERE id = $2 AND status <> 'needs_reauth' AND (lease_until IS NULL OR lease_until < $3) \
+                   RETURNING id, user_id, lease_token";
+        let row: Option<(i64, i64, i64)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(to_secs(lease_until))
+            .bind(id.0)
+            .bind(to_secs(now))
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row.map(|(id, user, lease_token)| Claim {
+            connection_id: ConnectionId(id),
+            user_id: UserId(user),
+            lease_token,
+        }))
+    }
+
+    /// The connections `calsync sync` means (an admin command, so not scoped
+    /// to one user): all, a user's, or one; those that need reconnecting
+    /// are left out. With their account names, oldest first.
+    pub async fn connections_to_sync(
+        &self,
+        user: Option<UserId>,
+        id: Option<ConnectionId>,
+    ) -> Result<Vec<(ConnectionId, String)>> {
+        let sql = "SELECT id, COALESCE(account_email, account_id) FROM connections WHERE status <> 'needs_reauth' \
+                   AND ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR id = $2) ORDER BY id";
+        let rows: Vec<(i64, String)> = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(user.map(|u| u.0))
+            .bind(id.map(|c| c.0))
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| (ConnectionId(id), name))
+            .collect())
+    }
+
     /// Extends the round's lease; false when it is no longer the round's
     /// (the connection was deleted or reconnected, or the lease ran out and
     /// another worker claimed it): the round must stop.
@@ -158,35 +204,6 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(done > 0)
-    }
-
-    /// Makes connections due now, for `calsync sync` (an admin command, so
-    /// not scoped to one user): all of them, a user's, or one. Returns how many.
-    pub async fn make_due(
-        &self,
-        user: Option<UserId>,
-        id: Option<ConnectionId>,
-        now: Timestamp,
-    ) -> Result<u64> {
-        let sql = format!(
-            "{SYNC_NOW} WHERE status <> 'needs_reauth' \
-             AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR id = $3)"
-        );
-        let done = on_pool!(self, pool => sqlx::query(&sql)
-            .bind(to_secs(now))
-            .bind(user.map(|u| u.0))
-            .bind(id.map(|c| c.0))
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done)
-    }
-
-    /// How many connections (of a user, or all) ended their last sync in error.
-    pub async fn count_failed_connections(&self, user: Option<UserId>) -> Result<i64> {
-        let sql = "SELECT COUNT(*) FROM connections WHERE status IN ('error', 'needs_reauth') AND ($1 IS NULL OR user_id = $1)";
-        let (n,): (i64,) = on_pool!(self, pool => sqlx::query_as(sql).bind(user.map(|u| u.0)).fetch_one(pool).await)?;
-        Ok(n)
     }
 
     /// A connection's latest sync runs, newest first.
