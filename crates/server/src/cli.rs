@@ -33,7 +33,12 @@ pub enum Command {
     /// Run the service: API, web pages and sync scheduler.
     Serve,
     /// Serve with a built-in Google emulator, sample accounts and a demo user; no credentials needed.
-    Demo,
+    Demo {
+        /// Run even though CALSYNC_DATABASE_URL names a database: the demo
+        /// user and the emulator's connections are written into it.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the provider emulator alone.
     Emulator {
         /// Port on 127.0.0.1.
@@ -121,7 +126,7 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
     let now = jiff::Timestamp::now();
     match command {
         Command::Serve => app::serve(config).await,
-        Command::Demo => crate::demo::run_demo(config).await,
+        Command::Demo { force } => crate::demo::run_demo(config, force).await,
         Command::Emulator { port } => crate::demo::run_emulator(&config, port).await,
         Command::Sync { user, connection } => sync::run(config, user, connection).await,
         Command::Migrate => {

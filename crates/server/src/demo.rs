@@ -69,8 +69,21 @@ pub async fn run_emulator(config: &Config, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves calsync with an in-process emulator, sample accounts and a demo user.
-pub async fn run_demo(mut config: Config) -> anyhow::Result<()> {
+/// Serves calsync with an in-process emulator, sample accounts and a demo user,
+/// on a database of its own: the `demo` folder inside the data folder. A
+/// configured `CALSYNC_DATABASE_URL` is most likely a real instance's, which
+/// must not get a demo login and emulator connections: refused unless
+/// `force`.
+pub async fn run_demo(mut config: Config, force: bool) -> anyhow::Result<()> {
+    if config.database_url.is_some() && !force {
+        anyhow::bail!(
+            "calsync demo adds the user {DEMO_USER} / {DEMO_PASSWORD} and connections to a built-in \
+             emulator to its database, and CALSYNC_DATABASE_URL names one (a real instance's?). \
+             Unset CALSYNC_DATABASE_URL to run the demo on its own SQLite file in {}, \
+             or pass --force to use that database anyway.",
+            config.data_dir.join("demo").display()
+        );
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .context("starting the emulator")?;
