@@ -4,6 +4,7 @@
 #   - python3 (the iCalendar conformance check) and Radicale (the real CalDAV
 #     server the CalDAV tests start),
 #   - Debian's chromium + chromium-driver (the browser tests),
+#   - openssl and PostgreSQL's initdb/pg_ctl (the PostgreSQL TLS tests),
 #   - the TypeScript client's npm packages, from its lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,18 @@ if ! need python3; then
 fi
 if ! need psql && as_root; then
   apt_install postgresql-client
+fi
+
+# The PostgreSQL TLS tests (crates/store/tests/postgres_tls.rs) start servers of
+# their own with initdb and pg_ctl (Debian: /usr/lib/postgresql/<version>/bin, or
+# on PATH) and make throwaway certificates with the openssl command.
+if ! need openssl; then
+  echo "installing openssl (PostgreSQL TLS tests)"
+  apt_install openssl
+fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! need initdb; then
+  echo "installing PostgreSQL's server programs (PostgreSQL TLS tests)"
+  apt_install postgresql
 fi
 
 RADICALE_VERSION=3.9.0

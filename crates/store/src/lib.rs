@@ -139,13 +139,81 @@ impl Store {
     }
 
     /// Connects to the PostgreSQL database at `url`.
+    ///
+    /// TLS is chosen by the URL's `sslmode` as in libpq (sqlx parses it; the
+    /// TLS is rustls on ring, the same stack as calsync's HTTP clients):
+    /// - `disable`: plaintext (`allow` is taken as `disable`).
+    /// - `prefer`, the default when the URL has no `sslmode` and `PGSSLMODE`
+    ///   is unset: TLS when the server offers it, else plaintext; the
+    ///   certificate is not checked.
+    /// - `require`: TLS or no connection; the certificate is not checked, not
+    ///   even against `sslrootcert` (libpq would check it then).
+    /// - `verify-full`: TLS with a certificate issued by `sslrootcert` (a PEM
+    ///   file of one or more CA certificates) or by a public root CA
+    ///   (webpki-roots), naming the URL's host.
+    /// - `verify-ca`: meant to skip the host name check, but with sqlx 0.8.6
+    ///   on rustls >= 0.23.24 it checks the name too (sqlx issue 3793), so it
+    ///   is `verify-full`; `tests/postgres_tls.rs` notices when that changes.
+    ///
+    /// `sslcert` and `sslkey` give a client certificate. The URL carries the
+    /// password, so it is neither logged nor kept: `Store`'s `Debug` shows the
+    /// pool's size and limits only, and a TLS failure is reported with the
+    /// host, port, `sslmode` and `sslrootcert`, never the user or password.
     pub async fn open_postgres(url: &str, keyring: Arc<Keyring>) -> Result<Self> {
+        use sqlx::postgres::PgSslMode;
+        use sqlx::ConnectOptions as _;
+
         let options = PgConnectOptions::from_str(url)?;
+        // (name, whether TLS may be used, whether the certificate is checked)
+        let (mode, tls, verifies) = match options.get_ssl_mode() {
+            PgSslMode::Disable => ("disable", false, false),
+            PgSslMode::Allow => ("allow", false, false),
+            PgSslMode::Prefer => ("prefer", true, false),
+            PgSslMode::Require => ("require", true, false),
+            PgSslMode::VerifyCa => ("verify-ca", true, true),
+            PgSslMode::VerifyFull => ("verify-full", true, true),
+        };
+        // sqlx has no getter for the CA file (from the URL or PGSSLROOTCERT);
+        // its own URL rendering carries it as `file: <path>` or inline PEM.
+        let root_cert = options
+            .to_url_lossy()
+            .query_pairs()
+            .find(|(key, _)| key == "sslrootcert")
+            .map(|(_, value)| value.trim_start_matches("file: ").to_owned());
+        let root_note = match root_cert.as_deref() {
+            None => String::new(),
+            Some(cert) if cert.starts_with("-----BEGIN") => ", sslrootcert inline".to_owned(),
+            Some(path) => format!(", sslrootcert={path}"),
+        };
+        let target = format!(
+            "PostgreSQL at {}:{} (sslmode={mode}{root_note})",
+            options.get_host(),
+            options.get_port()
+        );
+        let tls_error = |what: String| StoreError::Database(sqlx::Error::Tls(what.into()));
+        // An unreadable CA file would otherwise surface as a bare I/O error
+        // ("No such file or directory"), as if the server were down.
+        if let Some(path) = root_cert
+            .as_deref()
+            .filter(|c| verifies && !c.starts_with("-----BEGIN"))
+        {
+            std::fs::File::open(path)
+                .map_err(|err| tls_error(format!("{target}: cannot read sslrootcert: {err}")))?;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
-            .await?;
+            .await
+            .map_err(|err| match err {
+                sqlx::Error::Tls(source) => tls_error(format!("{target}: {source}")),
+                // rustls reports a refused certificate or a fatal alert
+                // through the socket, as invalid data.
+                sqlx::Error::Io(io) if tls && io.kind() == std::io::ErrorKind::InvalidData => {
+                    tls_error(format!("{target}: {io}"))
+                }
+                other => StoreError::Database(other),
+            })?;
         Ok(Self {
             backend: Backend::Postgres(pool),
             keyring,
@@ -153,7 +221,10 @@ impl Store {
     }
 
     /// Opens the database a `CALSYNC_DATABASE_URL` names (`postgres://`,
-    /// `postgresql://` or `sqlite://path`).
+    /// `postgresql://` or `sqlite://path`). A PostgreSQL URL takes libpq's
+    /// `sslmode` and `sslrootcert` parameters ([`Store::open_postgres`]), e.g.
+    /// `postgres://calsync:PASSWORD@db.example.com/calsync?sslmode=verify-full&sslrootcert=/etc/calsync/db-ca.pem`.
+    /// The URL is never logged: it carries the password.
     pub async fn open_url(url: &str, keyring: Arc<Keyring>) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::open_postgres(url, keyring).await
