@@ -111,6 +111,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .relay(&store, stopping.clone())
         .await
         .context("listening for changes on PostgreSQL")?;
+    tokio::spawn(crate::janitor::run(
+        store.clone(),
+        state.clock.clone(),
+        stopping.clone(),
+    ));
     let worker = tokio::spawn(state.sync_engine().run(stopping));
     tracing::info!(database = ?store.kind(), "listening on http://{address} (public URL {})", state.config.public_url);
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

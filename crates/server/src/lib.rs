@@ -13,7 +13,7 @@
 //! - [`http`]: router, API, pages, auth, CSRF, errors, OpenAPI;
 //! - [`providers`]: the configured provider clients; [`connect`]: OAuth connect flows;
 //! - [`sync`]: the sync worker (claims due connections, pulls pages, applies them);
-//! - [`live`]: the change feed behind the event stream;
+//! - [`live`]: the change feed behind the event stream; [`janitor`]: hourly clean-up;
 //! - [`state`], [`shutdown`], [`telemetry`].
 
 pub mod accounts;
@@ -24,6 +24,7 @@ pub mod config;
 pub mod connect;
 pub mod demo;
 pub mod http;
+pub mod janitor;
 pub mod live;
 pub mod providers;
 pub mod shutdown;

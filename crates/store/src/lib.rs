@@ -19,12 +19,14 @@
 //! - `schedule`: due connections claimed under a lease, sync run records.
 //! - `sync`: applying a page of provider changes, its occurrences and cursor atomically.
 //! - `keys`: the start-up key check and `keys rotate`.
+//! - `janitor`: expired sessions and OAuth states, old sync runs.
 
 mod calendars;
 mod connections;
 mod error;
 mod events;
 mod health;
+mod janitor;
 mod keys;
 mod migrate;
 mod notices;
@@ -52,6 +54,7 @@ pub use connections::{ConnectionWithCalendars, NewConnection, TokenState};
 pub use error::StoreError;
 pub use events::EventRange;
 pub use health::SyncBacklog;
+pub use janitor::CleanUp;
 pub use keys::RotationReport;
 pub use notices::ChangeListener;
 pub use oauth_states::OAuthState;

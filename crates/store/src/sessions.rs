@@ -52,12 +52,4 @@ impl Store {
         on_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(pool).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
-
-    /// Removes expired sessions and OAuth states; returns how many rows went.
-    pub async fn purge_expired(&self, now: Timestamp) -> Result<u64> {
-        let now = to_secs(now);
-        let sessions = on_pool!(self, pool => sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-        let states = on_pool!(self, pool => sqlx::query("DELETE FROM oauth_states WHERE expires_at <= $1").bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
-        Ok(sessions + states)
-    }
 }

@@ -53,6 +53,7 @@ on_both_backends!(
     rounds_at_once_are_limited_per_user,
     rounds_at_once_are_limited_per_host,
     a_round_on_a_deleted_connection_writes_nothing,
+    old_sync_runs_are_trimmed_per_connection,
     the_horizon_extends_as_time_passes,
     ranges_beyond_the_horizon_expand_on_the_fly_like_the_stored_ones,
     long_events_under_way_are_found_by_later_ranges,
@@ -176,7 +177,8 @@ async fn sessions_expire_and_end(kind: BackendKind) {
     );
     let later = now() + SignedDuration::from_hours(2);
     assert_eq!(store.session("s1", later).await.unwrap(), None);
-    assert_eq!(store.purge_expired(later).await.unwrap(), 1);
+    let cleaned = store.clean_up(later, 50).await.unwrap().unwrap();
+    assert_eq!((cleaned.sessions, cleaned.oauth_states), (1, 0));
     store.create_session("s2", &session, now()).await.unwrap();
     store.delete_session("s2").await.unwrap();
     assert_eq!(store.session("s2", now()).await.unwrap(), None);
@@ -1318,5 +1320,36 @@ async fn long_events_under_way_are_found_by_later_ranges(kind: BackendKind) {
         found,
         ["Event conf", "Event short"],
         "an event that began a week earlier is still under way"
+    );
+}
+
+async fn old_sync_runs_are_trimmed_per_connection(kind: BackendKind) {
+    let Some(store) = fresh_store(kind).await else {
+        return;
+    };
+    let alice = user(&store, "alice").await;
+    let busy = store
+        .upsert_connection(&google(alice, "busy", "r"), now())
+        .await
+        .unwrap();
+    let quiet = store
+        .upsert_connection(&google(alice, "quiet", "r"), now())
+        .await
+        .unwrap();
+    for _ in 0..60 {
+        store.start_sync_run(busy, now()).await.unwrap();
+    }
+    for _ in 0..3 {
+        store.start_sync_run(quiet, now()).await.unwrap();
+    }
+    let newest = store.recent_sync_runs(busy, 1).await.unwrap();
+    let cleaned = store.clean_up(now(), 50).await.unwrap().unwrap();
+    assert_eq!(cleaned.sync_runs, 10);
+    assert_eq!(store.recent_sync_runs(busy, 100).await.unwrap().len(), 50);
+    assert_eq!(store.recent_sync_runs(quiet, 100).await.unwrap().len(), 3);
+    assert_eq!(store.recent_sync_runs(busy, 1).await.unwrap(), newest);
+    assert_eq!(
+        store.clean_up(now(), 50).await.unwrap().unwrap().sync_runs,
+        0
     );
 }
