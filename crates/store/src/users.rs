@@ -1,12 +1,15 @@
-//! Users: created by `calsync user add`, looked up at login.
+//! Users: created by `calsync user add`, looked up at login, changed by
+//! their own settings, and deleted with everything of theirs.
 //!
 //! Passwords arrive here already hashed (argon2, by the server's auth module);
-//! the store only keeps the PHC string.
+//! the store only keeps the PHC string. Every table that holds a user's rows
+//! references `users` (directly, or through a connection, calendar or event)
+//! with ON DELETE CASCADE, so deleting the user row deletes them all.
 
 use calsync_core::model::{User, UserId};
 use jiff::Timestamp;
 
-use crate::{from_secs, on_pool, to_secs, Result, Store, StoreError};
+use crate::{from_secs, on_pool, to_secs, write_begin, Result, Store, StoreError};
 
 type UserRow = (i64, String, String, i64);
 
@@ -78,6 +81,75 @@ impl Store {
         let sql = "UPDATE users SET timezone = $1 WHERE id = $2";
         let changed = on_pool!(self, pool => sqlx::query(sql).bind(timezone).bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
         if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The user's password hash, for checking their current password.
+    pub async fn user_password_hash(&self, id: UserId) -> Result<String> {
+        let sql = "SELECT password_hash FROM users WHERE id = $1";
+        let row: Option<(String,)> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).fetch_optional(pool).await)?;
+        row.map(|(hash,)| hash).ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a user's password hash and, in the same transaction, ends
+    /// every session of theirs except the one whose token hash is `keep`
+    /// (the browser that changed it). Returns how many sessions ended.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> Result<u64> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(write_begin(pool)).await?;
+            let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user.0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> COALESCE($2, '')")
+                .bind(user.0)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+
+    /// Where the user's reminders go, if they said.
+    pub async fn user_email(&self, id: UserId) -> Result<Option<String>> {
+        let sql = "SELECT email FROM users WHERE id = $1";
+        let row: Option<(Option<String>,)> =
+            on_pool!(self, pool => sqlx::query_as(sql).bind(id.0).fetch_optional(pool).await)?;
+        row.map(|(email,)| email).ok_or(StoreError::NotFound)
+    }
+
+    /// Sets (or with `None` clears) the user's email (validated by the caller).
+    pub async fn set_user_email(&self, id: UserId, email: Option<&str>) -> Result<()> {
+        let sql = "UPDATE users SET email = $1 WHERE id = $2";
+        let changed = on_pool!(self, pool => sqlx::query(sql).bind(email).bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes the user and, through the schema's cascades, every row of
+    /// theirs: sessions, API tokens, OAuth states, connections with their
+    /// sealed tokens, calendars, events, occurrences and sync runs.
+    pub async fn delete_user(&self, id: UserId) -> Result<()> {
+        let sql = "DELETE FROM users WHERE id = $1";
+        let gone = on_pool!(self, pool => sqlx::query(sql).bind(id.0).execute(pool).await.map(|r| r.rows_affected()))?;
+        if gone == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
