@@ -256,7 +256,7 @@ pub const HOLD_MIN_EMPTIED: u64 = 5;
 /// (a truncated listing, an account switched under us, a 410 answered with
 /// an empty resync) than a person deleting most of their calendar, and
 /// applying it would lose what people rely on; the rare real clear-out costs
-/// one click.
+/// one click. Both numbers count a recurring series once.
 ///
 /// ```
 /// use calsync_core::plan::removal_guard;

@@ -111,6 +111,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .relay(&store, stopping.clone())
         .await
         .context("listening for changes on PostgreSQL")?;
+    let released = store.release_leases_at_start(state.clock.now()).await?;
+    if released > 0 {
+        tracing::info!(
+            connections = released,
+            "gave back the syncs a previous run left unfinished"
+        );
+    }
     tokio::spawn(crate::janitor::run(
         store.clone(),
         state.clock.clone(),

@@ -12,6 +12,7 @@ use calsync_store::{CalendarPatch, StoreError};
 
 use crate::http::error::AppError;
 use crate::live::Change;
+use crate::quotas::Action;
 use crate::state::AppState;
 
 /// Names the resource in a store's not-found.
@@ -83,14 +84,17 @@ pub async fn decide_removals(
     Ok(calendar)
 }
 
-/// Makes one connection (or all of the user's) due now and wakes the worker.
-/// Returns the connections whose sync was requested; those that must be
-/// reconnected first are left out (and refused when named).
+/// Makes one connection (or all of the user's) due now and wakes the worker;
+/// during a round it asks for one more round after it, so requests coalesce
+/// into at most one pending round. Returns the connections whose sync was
+/// requested; those that must be reconnected first are left out (and
+/// refused when named). Counts against the user's sync quota.
 pub async fn request_sync(
     state: &AppState,
     user: UserId,
     only: Option<ConnectionId>,
 ) -> Result<Vec<i64>, AppError> {
+    state.quotas.take(user, Action::ManualSync)?;
     let now = state.clock.now();
     let ids: Vec<i64> = match only {
         Some(id) => {

@@ -14,6 +14,7 @@
 //! - [`providers`]: the configured provider clients; [`connect`]: OAuth connect flows;
 //! - [`sync`]: the sync worker (claims due connections, pulls pages, applies them);
 //! - [`live`]: the change feed behind the event stream; [`janitor`]: hourly clean-up;
+//! - [`quotas`]: per-user limits on sync now, connects and range queries;
 //! - [`state`], [`shutdown`], [`telemetry`].
 
 pub mod accounts;
@@ -27,6 +28,7 @@ pub mod http;
 pub mod janitor;
 pub mod live;
 pub mod providers;
+pub mod quotas;
 pub mod shutdown;
 pub mod state;
 pub mod sync;

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::http::rate_limit::LoginLimiter;
 use crate::live::ChangeFeed;
 use crate::providers::Providers;
+use crate::quotas::Quotas;
 use crate::sync::SyncEngine;
 use crate::telemetry::Metrics;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub providers: Providers,
     /// Wakes the sync worker when a connection became due (a manual sync).
     pub worker: Arc<Notify>,
+    /// Per-user limits on requests that cost more than a read.
+    pub quotas: Arc<Quotas>,
 }
 
 impl AppState {
@@ -48,6 +51,7 @@ impl AppState {
             shutdown,
             providers,
             worker: Arc::new(Notify::new()),
+            quotas: Arc::new(Quotas::default()),
         }
     }
 

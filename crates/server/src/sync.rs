@@ -28,9 +28,11 @@ use crate::providers::{NotConfigured, Providers};
 use crate::telemetry::Metrics;
 
 /// How long a claim lasts without renewal; a round renews it every
-/// [`LEASE_RENEWAL`], so a dead instance's connections wait at most this.
-const LEASE: SignedDuration = SignedDuration::from_mins(2);
-const LEASE_RENEWAL: Duration = Duration::from_secs(30);
+/// [`LEASE_RENEWAL`], so a dead instance's connections wait at most this
+/// (on SQLite, where one server owns the file, not even that: it gives every
+/// lease back when it starts).
+const LEASE: SignedDuration = SignedDuration::from_secs(30);
+const LEASE_RENEWAL: Duration = Duration::from_secs(10);
 /// Refresh an access token this long before it expires.
 const REFRESH_MARGIN: SignedDuration = SignedDuration::from_mins(4);
 /// The longest one round may take; the next one resumes from its cursor.

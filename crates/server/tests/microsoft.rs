@@ -884,6 +884,37 @@ async fn a_calendar_removed_in_outlook_disappears_with_its_events(kind: BackendK
         connections[0]["status"], "ok",
         "a calendar that is gone does not break the connection: {connections}"
     );
+    let side = calendar_named(&connections[0], "Side project");
+    assert_eq!(
+        (&side["vanished"], &side["held_removals"]),
+        (&json!(false), &Value::Null),
+        "one listing without it may be a hiccup: kept, not synced"
+    );
+
+    // Missing from a second listing in a row, with events: its removal is
+    // held for the user, who agrees.
+    let connections = ms.sync(&token).await;
+    assert_eq!(connections[0]["status"], "held", "{connections}");
+    let side = calendar_named(&connections[0], "Side project");
+    assert_eq!(
+        (&side["vanished"], &side["held_removals"]),
+        (&json!(true), &json!(1))
+    );
+    let (status, decided) = json(
+        ms.app
+            .post(
+                &format!("/api/calendar/calendars/{}/removals/", side["id"]),
+                &token,
+            )
+            .json(&json!({"decision": "apply"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    let connections = ms.sync(&token).await;
+    assert_eq!(connections[0]["status"], "ok", "{connections}");
     let names: Vec<&str> = connections[0]["calendars"]
         .as_array()
         .unwrap()

@@ -192,7 +192,9 @@ impl Store {
             }
             for gone in missing {
                 let misses = gone.missing_listings.saturating_add(1);
-                let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM events WHERE calendar_id = $1")
+                let (events,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(DISTINCT COALESCE(recurring_event_id, external_id)) FROM events WHERE calendar_id = $1",
+                )
                     .bind(gone.id.0)
                     .fetch_one(&mut *tx)
                     .await?;

@@ -15,7 +15,7 @@ use jiff::tz::TimeZone;
 use sqlx::Row as _;
 
 use crate::sync::{plan_series, remote_event_from_row, time_columns};
-use crate::{from_secs, on_pool, to_secs, Result, Store};
+use crate::{from_secs, on_pool, to_secs, Result, Store, StoreError};
 
 /// A half-open range [start, end) of instants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,75 +154,12 @@ impl Store {
                 .collect::<Result<Vec<_>, sqlx::Error>>()
         })?;
         let placed: Vec<Placed> = placed.into_iter().flatten().collect();
-        let window = Window {
-            from: range.start,
-            to: range.end,
-            floating_zone: zone.clone(),
-            limit: 10_000,
-        };
-        let mut series: BTreeMap<(i64, &str), Vec<(i64, RemoteEvent)>> = BTreeMap::new();
-        for p in &placed {
-            let key = p
-                .event
-                .recurring_event_id
-                .as_deref()
-                .unwrap_or(&p.event.external_id);
-            series
-                .entry((p.calendar_id, key))
-                .or_default()
-                .push((p.id, p.event.clone()));
-        }
-        let mut found = Vec::new();
-        for ((calendar_id, key), events) in &series {
-            for planned in plan_series(key, events, &window) {
-                let Some(owner) = placed.iter().find(|p| {
-                    p.calendar_id == *calendar_id && p.event.external_id == planned.external_id
-                }) else {
-                    continue;
-                };
-                let start = occurrence_time(&planned.start, zone);
-                let end = occurrence_time(&planned.end, zone);
-                let (start_at, _) = time_columns(&planned.start, zone);
-                let (end_at, _) = time_columns(&planned.end, zone);
-                let overlaps = start_at < to_secs(range.end)
-                    && (end_at > to_secs(range.start)
-                        || (end_at <= start_at && start_at >= to_secs(range.start)));
-                if !overlaps || owner.event.status == EventStatus::Cancelled {
-                    continue;
-                }
-                found.push((
-                    start_at,
-                    end_at,
-                    owner.id,
-                    EventOccurrence {
-                        event_id: EventId(owner.id),
-                        calendar_id: CalendarId(owner.calendar_id),
-                        connection_id: ConnectionId(owner.connection_id),
-                        provider: owner.provider,
-                        title: owner.event.title.clone(),
-                        description: owner.event.description.clone(),
-                        location: owner.event.location.clone(),
-                        start,
-                        end,
-                        timezone: match &owner.event.start {
-                            EventStart::DateTime { zone, .. } => zone.clone(),
-                            EventStart::Date(_) => None,
-                        },
-                        color: owner.color.clone(),
-                        html_link: owner.event.html_link.clone(),
-                        status: owner.event.status.as_str().to_owned(),
-                        recurring: !owner.event.recurrence.is_empty()
-                            || owner.event.recurring_event_id.is_some(),
-                    },
-                ));
-            }
-        }
-        found.sort_by_key(|(start, end, id, _)| (*start, *end, *id));
-        Ok(found
-            .into_iter()
-            .take(limit as usize)
-            .map(|(_, _, _, o)| o)
-            .collect())
+        // Expanding every series of a user is CPU work: off the async
+        // runtime, so requests and rounds keep being served meanwhile.
+        let zone = zone.clone();
+        tokio::task::spawn_blocking(move || expand_placed(&placed, range, limit, &zone))
+            .await
+            .map_err(|_| StoreError::Expansion)
     }
 
     /// The user's occurrences overlapping `range`, in start order, at most `limit`.
@@ -245,4 +182,83 @@ impl Store {
         })?;
         Ok(found.into_iter().flatten().collect())
     }
+}
+
+/// The occurrences of `placed` events overlapping `range`, in start order,
+/// at most `limit`; `zone` places all-day and floating times.
+fn expand_placed(
+    placed: &[Placed],
+    range: EventRange,
+    limit: u32,
+    zone: &TimeZone,
+) -> Vec<EventOccurrence> {
+    let window = Window {
+        from: range.start,
+        to: range.end,
+        floating_zone: zone.clone(),
+        limit: 10_000,
+    };
+    let mut series: BTreeMap<(i64, &str), Vec<(i64, RemoteEvent)>> = BTreeMap::new();
+    for p in placed {
+        let key = p
+            .event
+            .recurring_event_id
+            .as_deref()
+            .unwrap_or(&p.event.external_id);
+        series
+            .entry((p.calendar_id, key))
+            .or_default()
+            .push((p.id, p.event.clone()));
+    }
+    let mut found = Vec::new();
+    for ((calendar_id, key), events) in &series {
+        for planned in plan_series(key, events, &window) {
+            let Some(owner) = placed.iter().find(|p| {
+                p.calendar_id == *calendar_id && p.event.external_id == planned.external_id
+            }) else {
+                continue;
+            };
+            let start = occurrence_time(&planned.start, zone);
+            let end = occurrence_time(&planned.end, zone);
+            let (start_at, _) = time_columns(&planned.start, zone);
+            let (end_at, _) = time_columns(&planned.end, zone);
+            let overlaps = start_at < to_secs(range.end)
+                && (end_at > to_secs(range.start)
+                    || (end_at <= start_at && start_at >= to_secs(range.start)));
+            if !overlaps || owner.event.status == EventStatus::Cancelled {
+                continue;
+            }
+            found.push((
+                start_at,
+                end_at,
+                owner.id,
+                EventOccurrence {
+                    event_id: EventId(owner.id),
+                    calendar_id: CalendarId(owner.calendar_id),
+                    connection_id: ConnectionId(owner.connection_id),
+                    provider: owner.provider,
+                    title: owner.event.title.clone(),
+                    description: owner.event.description.clone(),
+                    location: owner.event.location.clone(),
+                    start,
+                    end,
+                    timezone: match &owner.event.start {
+                        EventStart::DateTime { zone, .. } => zone.clone(),
+                        EventStart::Date(_) => None,
+                    },
+                    color: owner.color.clone(),
+                    html_link: owner.event.html_link.clone(),
+                    status: owner.event.status.as_str().to_owned(),
+                    recurring: !owner.event.recurrence.is_empty()
+                        || owner.event.recurring_event_id.is_some(),
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(start, end, id, _)| (*start, *end, *id));
+    found
+        .into_iter()
+        .take(limit as usize)
+        .map(|(_, _, _, o)| o)
+        .collect()
 }

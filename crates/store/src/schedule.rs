@@ -291,6 +291,26 @@ impl Store {
         Ok(updated > 0)
     }
 
+    /// Gives back every lease, for a server starting on SQLite: one server
+    /// owns the file, so a lease found at start is its predecessor's, whose
+    /// rounds died with it (a `calsync sync` running beside it is fenced off
+    /// and its connections are synced again). Does nothing on PostgreSQL,
+    /// where the leases of other instances are live. Returns how many.
+    pub async fn release_leases_at_start(&self, now: Timestamp) -> Result<u64> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Ok(0);
+        };
+        let sql = "UPDATE connections SET lease_token = lease_token + 1, lease_until = NULL, sync_again = FALSE, \
+                       next_sync_at = $1, status = CASE WHEN status = 'syncing' THEN 'pending' ELSE status END \
+                   WHERE lease_until IS NOT NULL";
+        let released = sqlx::query(sql)
+            .bind(to_secs(now))
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(released)
+    }
+
     /// Gives a round's connection back without a result (the instance is
     /// stopping): due again at once, for any instance to pick up.
     pub async fn release_lease(&self, claim: &Claim, now: Timestamp) -> Result<()> {

@@ -289,7 +289,8 @@ enum Verdict {
     Mark,
     /// Remove every marked event (and, in a full round, every unseen one).
     Remove(Vec<Removal>),
-    /// Too many: keep them marked, and hold the calendar.
+    /// Too many: keep them marked, and hold the calendar (how many events,
+    /// a series counting once).
     Hold(u64),
     /// The user chose to keep them: unmark, and never count them as unseen again.
     Keep,
@@ -417,7 +418,11 @@ impl Store {
         if rows.is_empty() {
             return Ok((Vec::new(), 0));
         }
-        let stored: (i64,) = on_pool!(self, pool => sqlx::query_as("SELECT COUNT(*) FROM events WHERE calendar_id = $1")
+        // A series counts once, as people count their events: Graph stores
+        // every occurrence of a deleted weekly series as its own row.
+        let stored: (i64,) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT COUNT(DISTINCT COALESCE(recurring_event_id, external_id)) FROM events WHERE calendar_id = $1",
+        )
             .bind(calendar.0)
             .fetch_one(pool)
             .await)?;
@@ -492,11 +497,21 @@ impl Store {
                 .flatten()
                 .map(|(_, e)| e.external_id.as_str())
                 .collect();
-            let new = incoming.iter().filter(|id| !known.contains(*id)).count() as u64;
+            let new = upserts
+                .iter()
+                .filter(|e| !known.contains(e.external_id.as_str()))
+                .map(|e| series_key(e))
+                .collect::<BTreeSet<_>>()
+                .len() as u64;
+            let removing = removals
+                .iter()
+                .map(|r| r.series.as_deref().unwrap_or(&r.external_id))
+                .collect::<BTreeSet<_>>()
+                .len() as u64;
             let held = state.decision != Some(RemovalDecision::Apply)
-                && removal_guard(count + new, removals.len() as u64).is_err();
+                && removal_guard(count + new, removing).is_err();
             if held {
-                Verdict::Hold(removals.len() as u64)
+                Verdict::Hold(removing)
             } else {
                 Verdict::Remove(removals)
             }

@@ -12,6 +12,7 @@ use crate::http::api::rfc3339;
 use crate::http::auth::ApiUser;
 use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::{Json, Query};
+use crate::quotas::Action;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -141,6 +142,7 @@ pub async fn range(
     user: ApiUser,
     Query(query): Query<RangeQuery>,
 ) -> Result<Json<Vec<EventJson>>, AppError> {
+    state.quotas.take(user.id, Action::RangeQuery)?;
     let (start, end) = (instant("start", &query.start)?, instant("end", &query.end)?);
     if end <= start || end.duration_since(start) > MAX_RANGE {
         return Err(AppError::bad_request(
