@@ -29,15 +29,18 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// these beside the whole suite on two cores).
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Whether the browser is installed; panics under CI when it is not, so a
-/// missing install step cannot pass as a skipped test.
+/// Whether the browser is installed. A missing one fails the test, so a
+/// missing install step cannot pass as a skipped test, unless the developer
+/// opted out with `CALSYNC_TEST_ALLOW_MISSING=1`.
 pub fn available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{CHROMIUM} and {CHROMEDRIVER} are required under CI (scripts/setup.sh installs them)");
-        }
-        eprintln!("note: skipping a browser test: install Debian's chromium and chromium-driver");
+        assert!(
+            std::env::var("CALSYNC_TEST_ALLOW_MISSING").is_ok_and(|v| v == "1"),
+            "{CHROMIUM} and {CHROMEDRIVER} are missing: scripts/setup.sh installs them \
+             (or set CALSYNC_TEST_ALLOW_MISSING=1 to skip the browser tests)"
+        );
+        eprintln!("note: skipping a browser test (CALSYNC_TEST_ALLOW_MISSING=1)");
     }
     present
 }
