@@ -2,10 +2,11 @@
 //! line or `CALSYNC_*` environment variables, then from the TOML file given
 //! with `--config`, then from the defaults. Nothing else reads the environment.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -53,6 +54,10 @@ pub struct ConfigArgs {
     /// Allow CalDAV and ICS URLs that resolve to loopback or private addresses.
     #[arg(long, env = "CALSYNC_ALLOW_PRIVATE_ADDRESSES", global = true)]
     pub allow_private_addresses: Option<bool>,
+    /// Reverse proxies (comma-separated CIDRs, e.g. 127.0.0.1/32,10.0.0.0/8) whose
+    /// X-Forwarded-For / Forwarded names the client; empty: the TCP peer is the client.
+    #[arg(long, env = "CALSYNC_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
@@ -161,6 +166,8 @@ pub struct Config {
     pub google: Option<OAuthProvider>,
     pub microsoft: Option<OAuthProvider>,
     pub allow_private_addresses: bool,
+    /// Peers whose forwarding headers are believed (`http::client_addr`).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -203,6 +210,8 @@ impl Config {
             google: oauth_provider(a.google.into(), GOOGLE_DEFAULTS),
             microsoft: oauth_provider(a.microsoft.into(), MICROSOFT_DEFAULTS),
             allow_private_addresses: a.allow_private_addresses.unwrap_or(false),
+            trusted_proxies: parse_trusted_proxies(a.trusted_proxies.as_deref().unwrap_or(""))
+                .map_err(|reason| invalid("CALSYNC_TRUSTED_PROXIES", reason))?,
         })
     }
 
@@ -240,6 +249,7 @@ impl ConfigArgs {
             allow_private_addresses: self
                 .allow_private_addresses
                 .or(fallback.allow_private_addresses),
+            trusted_proxies: self.trusted_proxies.or(fallback.trusted_proxies),
         }
     }
 }
@@ -340,6 +350,7 @@ const FILE_KEYS: &[&str] = &[
     "sync_interval",
     "sync_concurrency",
     "allow_private_addresses",
+    "trusted_proxies",
     "google_client_id",
     "google_client_secret",
     "google_auth_url",
@@ -391,6 +402,39 @@ fn validate_public_url(url: &str) -> Result<String, ConfigError> {
             format!("{url:?} is not an http(s) URL like https://cal.example.com"),
         )),
     }
+}
+
+/// Parses `CALSYNC_TRUSTED_PROXIES`: comma-separated networks such as
+/// `10.0.0.0/8` or `2001:db8::/32`, or single addresses; a network with host
+/// bits set (`10.0.0.1/8`) is refused as a likely typo.
+pub fn parse_trusted_proxies(text: &str) -> Result<Vec<IpNet>, String> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|item| {
+            let item = item.trim();
+            let net = match item.parse::<IpNet>() {
+                Ok(net) => net,
+                Err(_) => match item.parse::<IpAddr>() {
+                    Ok(address) => IpNet::from(address),
+                    Err(_) => {
+                        return Err(format!(
+                            "{item:?} is not a network like 10.0.0.0/8 or 2001:db8::/32, \
+                             or an address"
+                        ))
+                    }
+                },
+            };
+            if net != net.trunc() {
+                return Err(format!(
+                    "{item:?} has host bits set: did you mean {}?",
+                    net.trunc()
+                ));
+            }
+            Ok(net)
+        })
+        .collect()
 }
 
 /// Parses `30s`, `5m`, `1h` (or a sum such as `1h30m`).
@@ -467,6 +511,49 @@ mod tests {
             Config::load(&ConfigArgs::default(), Some(&path)),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_strictly() {
+        let parsed =
+            parse_trusted_proxies(" 127.0.0.1/32, 10.0.0.0/8,2001:db8::/64 , ::1").unwrap();
+        let shown: Vec<String> = parsed.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/64", "::1/128"]
+        );
+        assert_eq!(parse_trusted_proxies("").unwrap(), []);
+        for bad in [
+            "10.0.0.1/8",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "localhost",
+            "10.0.0.0/8,",
+            "10.0.0.0/8;192.168.0.0/16",
+            "10.0.0.0 /8",
+        ] {
+            assert!(parse_trusted_proxies(bad).is_err(), "{bad:?}");
+        }
+        let args = ConfigArgs {
+            trusted_proxies: Some("10.0.0.0/8, nonsense".into()),
+            ..Default::default()
+        };
+        let err = Config::load(&args, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    key: "CALSYNC_TRUSTED_PROXIES",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"nonsense\""), "{err}");
+        assert!(Config::load(&ConfigArgs::default(), None)
+            .unwrap()
+            .trusted_proxies
+            .is_empty());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client_addr;
 pub mod csrf;
 pub mod error;
 pub mod extract;
