@@ -1,13 +1,16 @@
 //! `GET/POST /login` and `POST /logout`.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde::Deserialize;
+use url::{Position, Url};
 
 use super::forms::{PageError, WebForm, WebSession};
 use super::html::escape;
@@ -42,16 +45,46 @@ pub struct NextQuery {
     next: String,
 }
 
-/// Only paths on this site: never `//host` or `https://...`, so the login form
-/// cannot be used to bounce a user to another site.
-pub fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains(['\\', '\r', '\n']) {
-        next
-    } else {
-        "/"
-    }
+/// Where to go after login: `next` when it is a path on this site, else `/`,
+/// so the login form cannot bounce a user to another site.
+///
+/// Browsers drop tabs and newlines from a `Location`, read `\` as `/` and
+/// `//host` as another host, so `/%09/evil.example` or `/\evil.example` would
+/// leave. Refused: anything not starting with one `/`; control characters,
+/// whitespace or backslashes anywhere, also percent-encoded (decoded up to
+/// three times); `//` at the start, also encoded; and anything that, joined to
+/// the public URL, has another origin. What is returned is the joined URL's
+/// path, query and fragment as the `url` crate writes them (ASCII only,
+/// always a valid header value).
+pub fn local_path(next: &str, public_url: &str) -> String {
+    same_origin_path(next, public_url).unwrap_or_else(|| "/".to_owned())
 }
 
+fn same_origin_path(next: &str, public_url: &str) -> Option<String> {
+    let bad_char = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    let mut current = Cow::Borrowed(next);
+    for round in 0.. {
+        if !current.starts_with('/') || current.starts_with("//") || current.contains(bad_char) {
+            return None;
+        }
+        let decoded = percent_decode_str(&current).decode_utf8().ok()?;
+        if decoded == current {
+            break;
+        }
+        if round == 3 {
+            return None; // still encoded after three rounds: no path of ours is
+        }
+        current = Cow::Owned(decoded.into_owned());
+    }
+    let base = Url::parse(public_url).ok()?;
+    let joined = base.join(next).ok()?;
+    (joined.origin() == base.origin()
+        && joined.username().is_empty()
+        && joined.password().is_none())
+    .then(|| joined[Position::BeforePath..].to_owned())
+}
+
+/// The form; `next` is a path [`local_path`] returned.
 fn login_page(message: Option<&str>, username: &str, next: &str) -> String {
     let message = message.map_or(String::new(), |m| {
         format!("<p class=\"notice error\" role=\"alert\">{}</p>", escape(m))
@@ -71,15 +104,19 @@ fn login_page(message: Option<&str>, username: &str, next: &str) -> String {
              <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <button type=\"submit\" class=\"primary\">Log in</button></form>\
              <p class=\"hint\">No account yet? An administrator creates one with <code>calsync user add NAME</code>.</p></section>",
-            escape(local_path(next)),
+            escape(next),
             escape(username)
         ),
     )
 }
 
 /// `GET /login`.
-pub async fn login_form(Query(query): Query<NextQuery>) -> Html<String> {
-    Html(login_page(None, "", &query.next))
+pub async fn login_form(
+    State(state): State<AppState>,
+    Query(query): Query<NextQuery>,
+) -> Html<String> {
+    let next = local_path(&query.next, &state.config.public_url);
+    Html(login_page(None, "", &next))
 }
 
 /// `POST /login`: checks the password (rate limited), starts a session.
@@ -90,6 +127,7 @@ pub async fn login(
     WebForm(form): WebForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let limiter = &state.login_limiter;
+    let next = local_path(&form.next, &state.config.public_url);
     if let Err(wait) = limiter.check(&form.username, peer.ip(), Instant::now()) {
         let message = format!(
             "Too many failed attempts. Try again in {} minutes.",
@@ -97,7 +135,7 @@ pub async fn login(
         );
         let mut response = (
             StatusCode::TOO_MANY_REQUESTS,
-            Html(login_page(Some(&message), &form.username, &form.next)),
+            Html(login_page(Some(&message), &form.username, &next)),
         )
             .into_response();
         response
@@ -115,11 +153,7 @@ pub async fn login(
     let Some(user) = user else {
         limiter.failed(&form.username, peer.ip(), Instant::now());
         tracing::info!(username = %form.username, "login failed");
-        let page = login_page(
-            Some("Wrong username or password."),
-            &form.username,
-            &form.next,
-        );
+        let page = login_page(Some("Wrong username or password."), &form.username, &next);
         return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
     };
     limiter.succeeded(&form.username);
@@ -133,7 +167,7 @@ pub async fn login(
         ""
     };
     let max_age = SESSION_LIFETIME.as_secs();
-    let mut response = Redirect::to(local_path(&form.next)).into_response();
+    let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     for cookie in [
         format!(
@@ -172,4 +206,76 @@ pub async fn logout(
         response.headers_mut().append(header::SET_COOKIE, expired);
     }
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLIC: &str = "http://localhost:8000";
+
+    #[test]
+    fn next_keeps_paths_of_this_site() {
+        for (next, want) in [
+            ("/", "/"),
+            ("/settings", "/settings"),
+            ("/settings?tab=2#calendars", "/settings?tab=2#calendars"),
+            ("/a/../settings", "/settings"),
+            ("/search?q=100%25", "/search?q=100%25"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/café", "/caf%C3%A9"),
+            ("/\u{FF0F}evil.example", "/%EF%BC%8Fevil.example"),
+            ("/?next=//evil.example", "/?next=//evil.example"),
+        ] {
+            assert_eq!(local_path(next, PUBLIC), want, "{next:?}");
+        }
+        assert_eq!(
+            local_path("/settings", "https://cal.example.com"),
+            "/settings"
+        );
+    }
+
+    #[test]
+    fn next_never_leaves_the_site() {
+        for next in [
+            "",
+            "settings",
+            "https://evil.example/",
+            "https:evil.example",
+            "https:/evil.example",
+            "javascript:alert(1)",
+            "//evil.example",
+            "///evil.example",
+            "////evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%0a/evil.example",
+            "/%0D%0A/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/%2F%2Fevil.example",
+            "/%2f/evil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "/%5cevil.example",
+            "/%255Cevil.example",
+            "/%25252F%25252Fevil.example",
+            "/%2525252F/evil.example",
+            "/ /evil.example",
+            "/%20/evil.example",
+            "/\u{a0}/evil.example",
+            "/\u{3000}/evil.example",
+            "/\u{2028}/evil.example",
+            "/%E2%80%A8/evil.example",
+            "/\u{7f}/evil.example",
+            "/%00/evil.example",
+            "/%FF",
+            " /settings",
+            "/settings\n",
+        ] {
+            assert_eq!(local_path(next, PUBLIC), "/", "{next:?}");
+        }
+    }
 }
