@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
@@ -17,6 +17,7 @@ use super::html::escape;
 use super::layout::{page, Nav};
 use crate::accounts::{self, hash_token, SESSION_LIFETIME};
 use crate::http::auth::{CSRF_COOKIE, SESSION_COOKIE};
+use crate::http::client_addr::client_address;
 use crate::http::csrf;
 use crate::http::error::AppError;
 use crate::http::extract::Query;
@@ -119,28 +120,49 @@ pub async fn login_form(
     Html(login_page(None, "", &next))
 }
 
-/// `POST /login`: checks the password (rate limited), starts a session.
+/// "5 seconds", "1 second", "3 minutes" (rounded up).
+fn wait_text(wait: Duration) -> String {
+    let seconds = retry_after_secs(wait);
+    match seconds {
+        1 => "1 second".to_owned(),
+        0..120 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}
+
+/// Whole seconds, rounded up, at least one.
+fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// `POST /login`: checks the password (throttled per client, see
+/// `http::rate_limit`), starts a session.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     _origin_checked: WebSession,
     WebForm(form): WebForm<LoginForm>,
 ) -> Result<Response, PageError> {
     let limiter = &state.login_limiter;
+    let client = client_address(peer.ip(), &headers, &state.config.trusted_proxies);
     let next = local_path(&form.next, &state.config.public_url);
-    if let Err(wait) = limiter.check(&form.username, peer.ip(), Instant::now()) {
+    if let Err(wait) = limiter.attempt(&form.username, client, Instant::now()) {
+        // Never the typed username: it may be a password typed in the wrong field.
+        tracing::debug!(%client, "login throttled");
         let message = format!(
-            "Too many failed attempts. Try again in {} minutes.",
-            wait.div_ceil(60)
+            "Too many failed attempts. Try again in {}.",
+            wait_text(wait)
         );
         let mut response = (
             StatusCode::TOO_MANY_REQUESTS,
             Html(login_page(Some(&message), &form.username, &next)),
         )
             .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs(wait)),
+        );
         return Ok(response);
     }
     let user = accounts::check_login(
@@ -151,12 +173,19 @@ pub async fn login(
     .await
     .map_err(AppError::from)?;
     let Some(user) = user else {
-        limiter.failed(&form.username, peer.ip(), Instant::now());
-        tracing::info!(username = %form.username, "login failed");
+        limiter.failed(&form.username, client, Instant::now());
+        // The username only when it is an existing user's (escaped): a typed
+        // one may be a password in the wrong field, or forge log lines.
+        match state.store.user_by_name(&form.username).await {
+            Ok(known) => {
+                tracing::info!(user = %known.id, username = ?known.username, %client, "login failed")
+            }
+            Err(_) => tracing::info!(%client, "login failed for an unknown username"),
+        }
         let page = login_page(Some("Wrong username or password."), &form.username, &next);
         return Ok((StatusCode::UNAUTHORIZED, Html(page)).into_response());
     };
-    limiter.succeeded(&form.username);
+    limiter.succeeded(&form.username, client, Instant::now());
     let (token, session) = accounts::start_session(&state.store, &user, state.clock.now())
         .await
         .map_err(AppError::from)?;
@@ -277,5 +306,15 @@ mod tests {
         ] {
             assert_eq!(local_path(next, PUBLIC), "/", "{next:?}");
         }
+    }
+
+    #[test]
+    fn waits_read_well() {
+        assert_eq!(wait_text(Duration::from_millis(200)), "1 second");
+        assert_eq!(wait_text(Duration::from_millis(1_500)), "2 seconds");
+        assert_eq!(wait_text(Duration::from_secs(119)), "119 seconds");
+        assert_eq!(wait_text(Duration::from_secs(121)), "3 minutes");
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(4)), 4);
     }
 }
