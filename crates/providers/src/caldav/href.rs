@@ -101,49 +101,77 @@ pub fn as_collection(mut url: Url) -> Url {
 /// Whether the password given for `trusted` (the URL the user typed) may be
 /// sent to `target`.
 ///
-/// The rule, simple on purpose: the scheme must not drop from https to http;
-/// the hosts must be equal, or both be DNS names whose last two labels are
-/// equal (`caldav.icloud.com` and `p42-caldav.icloud.com` are one site).
-/// IP addresses must match exactly. This is looser than the Public Suffix
-/// List for names under a two-label public suffix (`a.co.uk` and `b.co.uk`
-/// pass), which is accepted: the user chose the first host and a redirect
-/// or home-set that points elsewhere on such a suffix is still that
-/// server's answer.
+/// The rule: the scheme must not drop from https to http, and the hosts must
+/// be one site:
+///
+/// - DNS names: equal, or under the same registrable domain by the Public
+///   Suffix List (the `psl` crate, which compiles the list in), private
+///   section included. So `caldav.icloud.com` and `p42-caldav.icloud.com`
+///   are one site (`icloud.com`), while `a.github.io` and `b.github.io` are
+///   two (`github.io` is a public suffix, its subdomains belong to different
+///   people), and so are `a.co.uk` and `b.co.uk`. A name that is itself a
+///   public suffix, or has no registrable domain (`localhost`, a bare
+///   `nas`), is only its own site.
+/// - IP addresses: only the same address (IPv4 and IPv6 literals are never
+///   compared by any suffix).
+///
+/// Ports do not matter: a server may move a client from one port to another
+/// on the same host.
 pub fn same_site(trusted: &Url, target: &Url) -> bool {
     if trusted.scheme() == "https" && target.scheme() != "https" {
         return false;
     }
-    match (trusted.host_str(), target.host_str()) {
-        (Some(a), Some(b)) => match (host_kind(a), host_kind(b)) {
-            (HostKind::Name(a), HostKind::Name(b)) => a == b || last_two(&a) == last_two(&b),
-            (HostKind::Ip(a), HostKind::Ip(b)) => a == b,
-            _ => false,
-        },
+    match (
+        trusted.host_str().map(host_kind),
+        target.host_str().map(host_kind),
+    ) {
+        (Some(HostKind::Name(a)), Some(HostKind::Name(b))) => same_registrable_domain(&a, &b),
+        (Some(HostKind::Ip(a)), Some(HostKind::Ip(b))) => a == b,
         _ => false,
     }
 }
 
 enum HostKind {
     Name(String),
+    /// An IPv4 literal, or an IPv6 one in brackets (as a parsed URL writes
+    /// both: canonical, so equal addresses are equal text).
     Ip(String),
 }
 
 fn host_kind(host: &str) -> HostKind {
     let lower = host.trim_end_matches('.').to_ascii_lowercase();
-    if host.starts_with('[') || lower.parse::<std::net::Ipv4Addr>().is_ok() {
+    if lower.starts_with('[') || lower.parse::<std::net::Ipv4Addr>().is_ok() {
         HostKind::Ip(lower)
     } else {
         HostKind::Name(lower)
     }
 }
 
-/// The last two labels; a single-label name (`localhost`) is itself.
-fn last_two(name: &str) -> String {
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() <= 2 {
-        return name.to_owned();
+/// Whether two DNS names (as a parsed URL holds them: IDNA-encoded, lower
+/// case) are one site: equal, or of the same registrable domain.
+pub fn same_registrable_domain(a: &str, b: &str) -> bool {
+    let a = a.trim_end_matches('.').to_ascii_lowercase();
+    let b = b.trim_end_matches('.').to_ascii_lowercase();
+    if a.is_empty() || b.is_empty() {
+        return false;
     }
-    labels[labels.len() - 2..].join(".")
+    if a == b {
+        return true;
+    }
+    match (registrable_domain(&a), registrable_domain(&b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// The registrable domain ("eTLD+1") of a lower-case DNS name by the Public
+/// Suffix List; `None` for a name that is a public suffix itself or has a
+/// single label.
+fn registrable_domain(name: &str) -> Option<&str> {
+    if !name.contains('.') {
+        return None;
+    }
+    psl::domain_str(name)
 }
 
 #[cfg(test)]
@@ -209,5 +237,64 @@ mod tests {
             &Url::parse("http://localhost:1/").unwrap(),
             &Url::parse("http://LOCALHOST:2/").unwrap()
         ));
+    }
+
+    fn site(a: &str, b: &str) -> bool {
+        same_site(&Url::parse(a).unwrap(), &Url::parse(b).unwrap())
+    }
+
+    #[test]
+    fn sites_follow_the_public_suffix_list() {
+        // Subdomains of a public suffix (private section) belong to different people.
+        assert!(!site("https://a.github.io/", "https://b.github.io/"));
+        assert!(site("https://a.github.io/", "https://a.github.io:8443/x/"));
+        assert!(!site("https://github.io/", "https://a.github.io/"));
+        // One registrable domain, many hosts.
+        assert!(site(
+            "https://caldav.icloud.com/",
+            "https://p12-caldav.icloud.com/123/calendars/"
+        ));
+        assert!(site(
+            "https://icloud.com/",
+            "https://p12-caldav.icloud.com/"
+        ));
+        assert!(site(
+            "https://CalDAV.iCloud.com./",
+            "https://p12-caldav.icloud.com/"
+        ));
+        // Two-label public suffixes.
+        assert!(site("https://example.co.uk/", "https://dav.example.co.uk/"));
+        assert!(site("https://a.example.co.uk/", "https://b.example.co.uk/"));
+        assert!(!site("https://a.co.uk/", "https://b.co.uk/"));
+        assert!(!site("https://example.co.uk/", "https://example2.co.uk/"));
+        assert!(!site("https://co.uk/", "https://example.co.uk/"));
+        assert!(!site("https://example.co.uk/", "https://example.uk/"));
+        // Look-alikes.
+        assert!(!site(
+            "https://caldav.icloud.com/",
+            "https://icloud.com.evil.example/"
+        ));
+        assert!(!site("https://icloud.com/", "https://xicloud.com/"));
+        // IDNs compare in their IDNA form.
+        assert!(site("https://bücher.de/", "https://dav.xn--bcher-kva.de/"));
+        // Single labels are only themselves.
+        assert!(!site("http://nas/", "http://nas2/"));
+        assert!(site("http://nas:5232/", "http://NAS:80/"));
+        // Names that are unknown to the list take the default rule ("*").
+        assert!(site("http://dav.home.internal/", "http://x.home.internal/"));
+    }
+
+    #[test]
+    fn ip_literals_are_only_themselves() {
+        assert!(site("http://192.0.2.1/", "http://192.0.2.1:8080/a/"));
+        assert!(!site("http://192.0.2.1/", "http://192.0.2.2/"));
+        assert!(site("http://[2001:db8::1]/", "http://[2001:DB8:0::1]:81/"));
+        assert!(!site("http://[2001:db8::1]/", "http://[2001:db8::2]/"));
+        // An address and a name never match, even when the name resolves to it.
+        assert!(!site("http://127.0.0.1/", "http://localhost/"));
+        assert!(!site("http://localhost/", "http://127.0.0.1/"));
+        // Addresses are not names: no "last labels" of a dotted quad.
+        assert!(!site("http://10.0.0.1/", "http://20.0.0.1/"));
+        assert!(!site("http://[::ffff:10.0.0.1]/", "http://10.0.0.1/"));
     }
 }
