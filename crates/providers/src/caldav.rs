@@ -212,6 +212,15 @@ impl CaldavClient {
         self.http.requests_sent()
     }
 
+    /// The server URL as a user typed it, parsed ([`parse_server_url`]) and
+    /// checked by the address guard (when private addresses are refused),
+    /// before anything is sent: the caller can then judge its scheme.
+    pub fn check_server_url(&self, server_url: &str) -> Result<Url, ProviderError> {
+        let url = parse_server_url(server_url)?;
+        self.check_address(&url)?;
+        Ok(url)
+    }
+
     /// The calendars of the account's home, listed again (each sync: they
     /// may have been added, renamed or removed).
     pub async fn list_calendars(

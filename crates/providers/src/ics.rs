@@ -159,9 +159,9 @@ impl FeedToken {
 }
 
 /// Normalises a feed URL as a user typed it: `webcal://` and `webcals://`
-/// become `https://` (every feed host that matters serves HTTPS; the
-/// webcal scheme only tells browsers to hand the link to a calendar app),
-/// then only `http` and `https` are accepted, with a host, without
+/// become `https://` (the URL to try first; see [`feed_url_candidates`] for
+/// the plain-http fallback of `webcal://`), then only `http` and `https`
+/// are accepted, with a host, without
 /// credentials (a `user:pass@` part is refused: it can disguise the real
 /// host, and authenticated calendars belong to CalDAV) and without the
 /// fragment. Errors never quote the URL, which may hold a secret.
@@ -199,6 +199,45 @@ pub fn normalize_feed_url(input: &str) -> Result<Url, ProviderError> {
     }
     url.set_fragment(None);
     Ok(url)
+}
+
+/// The URLs to try for a feed URL as a user typed it, in order.
+///
+/// `webcal://` names no transport (it only tells browsers to hand the link
+/// to a calendar app, and most publishers serve it over both), so it is
+/// tried over `https://` first and over plain `http://` when no TLS
+/// connection can be made at all; `webcals://` is https only. Anything else
+/// is the one URL [`normalize_feed_url`] makes of it (`http://` stays
+/// plain). Errors never quote the URL.
+pub fn feed_url_candidates(input: &str) -> Result<Vec<Url>, ProviderError> {
+    let https = normalize_feed_url(input)?;
+    let trimmed = input.trim();
+    let is_webcal = trimmed
+        .get(..9)
+        .is_some_and(|p| p.eq_ignore_ascii_case("webcal://"));
+    if !is_webcal {
+        return Ok(vec![https]);
+    }
+    // The same address over http, read from what was typed so that an
+    // explicit port stays (`webcal://host:443/` names the TLS port: plain
+    // http to it is pointless).
+    let plain = normalize_feed_url(&format!("http://{}", &trimmed[9..]))?;
+    if plain.port() == Some(443) {
+        return Ok(vec![https]);
+    }
+    Ok(vec![https, plain])
+}
+
+/// The same feed URL over `https://`, the form a feed's identity is taken
+/// from: `http://`, `https://` and `webcal://` spellings of one address are
+/// one feed. An explicit port stays as it is.
+pub fn https_form(url: &Url) -> Url {
+    let mut same = url.clone();
+    if same.scheme() == "http" {
+        // http -> https is always a valid scheme change for a parsed URL.
+        let _ = same.set_scheme("https");
+    }
+    same
 }
 
 /// The ICS feed client. Cheap to clone; one per process serves every feed
@@ -268,6 +307,36 @@ impl IcsClient {
             color: feed.color.as_deref().and_then(hex_color),
             timezone: feed.timezone,
         })
+    }
+
+    /// Fetches the first of `candidates` (from [`feed_url_candidates`]) that
+    /// answers, at subscribe time: a candidate that cannot be connected to
+    /// at all (no TLS server, a refused port, a handshake that fails) gives
+    /// way to the next; any answer from a server (an error status, a body
+    /// that is not a calendar), the address guard and the last candidate's
+    /// failure are final. Returns the URL that served the feed.
+    pub async fn probe_first(
+        &self,
+        candidates: &[Url],
+    ) -> Result<(Url, IcsFeedInfo), ProviderError> {
+        let mut last = None;
+        for (index, url) in candidates.iter().enumerate() {
+            let secret = SecretString::from(url.to_string());
+            match self.probe(&secret).await {
+                Ok(info) => return Ok((url.clone(), info)),
+                Err(ProviderError::Network(message)) if index + 1 < candidates.len() => {
+                    tracing::info!(
+                        host = url.host_str().unwrap_or("?"),
+                        scheme = url.scheme(),
+                        error = %message,
+                        "feed unreachable over this scheme; trying the next"
+                    );
+                    last = Some(ProviderError::Network(message));
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(last.unwrap_or_else(|| ProviderError::Setup("the feed URL is empty".into())))
     }
 
     /// The feed's events as one page (see the module docs): every series on
@@ -586,6 +655,40 @@ mod tests {
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
         assert!(n(&long).is_err());
+    }
+
+    #[test]
+    fn webcal_is_tried_over_https_then_http() {
+        let c = |s: &str| {
+            feed_url_candidates(s)
+                .unwrap()
+                .iter()
+                .map(Url::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            c("webcal://example.com/a.ics?k=1"),
+            [
+                "https://example.com/a.ics?k=1",
+                "http://example.com/a.ics?k=1"
+            ]
+        );
+        assert_eq!(
+            c(" WebCal://127.0.0.1:8080/a.ics"),
+            [
+                "https://127.0.0.1:8080/a.ics",
+                "http://127.0.0.1:8080/a.ics"
+            ]
+        );
+        assert_eq!(c("webcal://example.com:443/a"), ["https://example.com/a"]);
+        assert_eq!(c("webcals://example.com/a"), ["https://example.com/a"]);
+        assert_eq!(c("https://example.com/a"), ["https://example.com/a"]);
+        assert_eq!(c("http://example.com/a"), ["http://example.com/a"]);
+        assert!(feed_url_candidates("webcal://u:secret@example.com/").is_err());
+        let url = Url::parse("http://example.com:8080/a?b").unwrap();
+        assert_eq!(https_form(&url).as_str(), "https://example.com:8080/a?b");
+        let url = Url::parse("http://example.com/a").unwrap();
+        assert_eq!(https_form(&url).as_str(), "https://example.com/a");
     }
 
     #[test]
