@@ -96,6 +96,10 @@ pub struct Settings {
     /// identity and consent endpoints and the control API are not delayed.
     /// `None` (default) = answer at once.
     pub latency_ms: Option<[u64; 2]>,
+    /// Claims written over those of every Google id_token issued (a fault:
+    /// e.g. `{"aud": "someone-else"}`, `{"iss": "https://evil.example"}` or
+    /// `{"exp": 0}`); a JSON `null` removes the claim. Empty: correct tokens.
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The longest latency `latency_ms` accepts (a minute).
@@ -142,6 +146,7 @@ impl Default for Settings {
             allow_http_callbacks: false,
             max_channel_ttl_secs: 604_800,
             latency_ms: None,
+            id_token_claims: serde_json::Map::new(),
         }
     }
 }

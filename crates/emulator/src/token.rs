@@ -328,6 +328,15 @@ fn id_token(inner: &Inner, sub: &str, client: &crate::OAuthClient, nonce: Option
     if let Some(n) = nonce {
         claims["nonce"] = json!(n);
     }
+    if let Some(map) = claims.as_object_mut() {
+        for (name, value) in &inner.settings.id_token_claims {
+            if value.is_null() {
+                map.remove(name);
+            } else {
+                map.insert(name.clone(), value.clone());
+            }
+        }
+    }
     let header = json!({"alg": "HS256", "kid": "emulator", "typ": "JWT"});
     let signing_input = format!(
         "{}.{}",

@@ -58,7 +58,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::error::ProviderError;
 use crate::http::{HttpClient, HttpConfig};
-use crate::oauth::{decode_id_token_claims, OAuthClient, TokenSet};
+use crate::oauth::{decode_id_token_claims, IdTokenCheck, Issuer, OAuthClient, TokenSet};
 use crate::{CalendarSource, EventsCursor};
 
 pub use colors::{calendar_color, event_color};
@@ -266,18 +266,27 @@ impl GoogleClient {
     }
 
     /// The account behind a fresh token set: from the id_token's claims when
-    /// there is one (read without signature check, which is sound because it
-    /// came straight from the token endpoint over TLS: OIDC Core §3.1.3.7),
-    /// else from the userinfo endpoint, which costs one more request.
+    /// there is one, else from the userinfo endpoint, which costs one more
+    /// request. The id_token is read without a signature check, which is
+    /// sound because it came straight from the token endpoint over TLS (OIDC
+    /// Core §3.1.3.7 item 6), but its claims are checked: `iss` must be
+    /// Google, `aud` this client, `exp` not past (with
+    /// [`crate::oauth::ID_TOKEN_LEEWAY`]). One that fails is refused with
+    /// reason `invalid_id_token`, never passed over for userinfo: it means the
+    /// token endpoint is not answering for this client.
     pub async fn identity(&self, tokens: &TokenSet) -> Result<AccountIdentity, ProviderError> {
         if let Some(id_token) = &tokens.id_token {
-            if let Ok(claims) = decode_id_token_claims(id_token) {
-                if claims.email.is_some() {
-                    return Ok(AccountIdentity {
-                        sub: claims.sub,
-                        email: claims.email,
-                    });
-                }
+            let claims = decode_id_token_claims(id_token)?;
+            claims.validate(&IdTokenCheck {
+                issuer: Issuer::Google,
+                client_id: &self.oauth.client_id,
+                now: jiff::Timestamp::now(),
+            })?;
+            if claims.email.is_some() {
+                return Ok(AccountIdentity {
+                    sub: claims.sub,
+                    email: claims.email,
+                });
             }
         }
         self.userinfo(&tokens.access_token).await

@@ -3,6 +3,23 @@
 //! `state`, the authorization URL, code exchange, refresh, revocation, and
 //! reading an id_token's claims.
 //!
+//! The code exchange is sent exactly once: an authorization code is
+//! single-use (RFC 6749 §4.1.2), so a retry after a 5xx or a timeout either
+//! fails with `invalid_grant` or, worse, reaches a server that already
+//! redeemed it and makes it revoke the tokens it issued (§10.5). The user
+//! starts connecting again instead. Refreshes and revocations are retried.
+//!
+//! Identity: an id_token is read only as it comes straight from the token
+//! endpoint over TLS, and its claims are checked before they are believed
+//! ([`IdTokenCheck`]: `aud` is our client id, `iss` the provider's issuer,
+//! `exp` not past), so a token endpoint that hands out someone else's
+//! id_token (a misconfigured endpoint override, a token meant for another
+//! client) is refused instead of naming the wrong account. Google's identity
+//! comes from its checked id_token (no extra request); Microsoft's from
+//! Graph `/me`, called with the access token anyway (calsync asks Microsoft
+//! for no `openid` scope, and `/me` is authoritative for the user the token
+//! acts for), so its id_token is never read.
+//!
 //! Never touches the database: the caller stores `state`, the verifier and the
 //! tokens (sealed). Tokens, codes, verifiers and the client secret are
 //! [`SecretString`]s or short-lived `&str`s and never appear in errors or logs.
@@ -15,7 +32,9 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{redact, sanitize_message, ProviderError};
-use crate::http::{HttpClient, RawResponse, MAX_PROVIDER_WAIT};
+use crate::http::{
+    parse_retry_after, read_body_limited, HttpClient, RawResponse, MAX_PROVIDER_WAIT,
+};
 
 /// `n` bytes from the operating system's generator.
 fn random_bytes<const N: usize>() -> Result<[u8; N], ProviderError> {
@@ -177,7 +196,10 @@ impl OAuthClient {
     }
 
     /// Exchanges an authorization code (RFC 6749 §4.1.3) with its PKCE
-    /// verifier. The client authenticates with `client_secret_post`.
+    /// verifier. The client authenticates with `client_secret_post`. One
+    /// attempt only, whatever the answer (see the module docs): a 5xx comes
+    /// back as [`ProviderError::Provider`] with its status, a timeout as
+    /// [`ProviderError::Network`].
     pub async fn exchange_code(
         &self,
         http: &HttpClient,
@@ -194,7 +216,7 @@ impl OAuthClient {
         if let Some(secret) = &self.client_secret {
             form.push(("client_secret", secret.expose_secret()));
         }
-        let response = self.post_token(http, &form).await?;
+        let response = self.post_token_once(http, &form).await?;
         self.read_tokens(response, None, &[code, verifier.expose_secret()])
     }
 
@@ -280,6 +302,39 @@ impl OAuthClient {
             token_endpoint_retryable,
         )
         .await
+    }
+
+    /// One POST to the token endpoint, never repeated (for single-use codes).
+    async fn post_token_once(
+        &self,
+        http: &HttpClient,
+        form: &[(&str, &str)],
+    ) -> Result<RawResponse, ProviderError> {
+        let request = http
+            .reqwest()
+            .post(self.token_url.as_str())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(form)
+            .build()
+            .map_err(|e| ProviderError::Setup(format!("token request: {}", e.without_url())))?;
+        let response = http.execute(request).await?;
+        let status = response.status().as_u16();
+        tracing::debug!(
+            host = response.url().host_str().unwrap_or("?"),
+            status,
+            "token endpoint (code exchange, one attempt)"
+        );
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, Timestamp::now()));
+        let body = read_body_limited(response, http.config().max_body_bytes).await?;
+        Ok(RawResponse {
+            status,
+            retry_after,
+            body,
+        })
     }
 
     fn read_tokens(
@@ -395,7 +450,7 @@ fn token_error(
 }
 
 /// The identity claims of an OpenID Connect id_token.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct IdTokenClaims {
     /// The stable account id: the key of a connection, never the email.
     pub sub: String,
@@ -406,12 +461,119 @@ pub struct IdTokenClaims {
     /// `aud` may be a string or a list; kept raw.
     #[serde(default)]
     pub aud: Option<serde_json::Value>,
+    /// The authorized party: required to be us when `aud` names several.
+    #[serde(default)]
+    pub azp: Option<String>,
+    /// Expiry, seconds since the epoch (a number; kept raw, any JSON).
+    #[serde(default)]
+    pub exp: Option<serde_json::Value>,
+}
+
+/// Whose id_tokens are believed: the issuer rule of a provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issuer {
+    /// `https://accounts.google.com` or `accounts.google.com` (OIDC Core
+    /// §3.1.3.7 item 2, as Google documents both).
+    Google,
+    /// `https://login.microsoftonline.com/{tenant id}/v2.0`, the tenant a
+    /// GUID (tenant `common` issues per-tenant tokens; personal accounts
+    /// come from `9188040d-6c67-4c5b-b112-36a304b66dad`).
+    Microsoft,
+}
+
+impl Issuer {
+    /// Whether `iss` is one of this provider's issuers.
+    pub fn accepts(self, iss: &str) -> bool {
+        match self {
+            Self::Google => matches!(iss, "https://accounts.google.com" | "accounts.google.com"),
+            Self::Microsoft => iss
+                .strip_prefix("https://login.microsoftonline.com/")
+                .and_then(|rest| rest.strip_suffix("/v2.0"))
+                .is_some_and(is_guid),
+        }
+    }
+}
+
+/// `8-4-4-4-12` hex digits.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// How much an id_token's `exp` may lie behind our clock (clock skew).
+pub const ID_TOKEN_LEEWAY: SignedDuration = SignedDuration::from_secs(300);
+
+/// What an id_token must say to be believed (OIDC Core §3.1.3.7 items 2, 3,
+/// 4 and 9): who issued it, for which client, and that it is still valid.
+#[derive(Debug, Clone)]
+pub struct IdTokenCheck<'a> {
+    pub issuer: Issuer,
+    /// Our client id: `aud` must be it, or a list holding it (then `azp`,
+    /// when several audiences are named, must be it too).
+    pub client_id: &'a str,
+    /// Now, by the caller's clock.
+    pub now: Timestamp,
+}
+
+impl IdTokenClaims {
+    /// Checks `iss`, `aud`/`azp` and `exp`; the error names the claim that
+    /// failed (never the token) as a [`ProviderError::Provider`] with reason
+    /// `invalid_id_token`.
+    pub fn validate(&self, check: &IdTokenCheck<'_>) -> Result<(), ProviderError> {
+        let refuse = |message: &str| ProviderError::Provider {
+            status: 200,
+            reason: "invalid_id_token".to_owned(),
+            message: format!("the id_token {message}; nothing was connected"),
+        };
+        match self.iss.as_deref() {
+            Some(iss) if check.issuer.accepts(iss) => {}
+            Some(_) => return Err(refuse("was issued by someone else (iss)")),
+            None => return Err(refuse("names no issuer (iss)")),
+        }
+        let audiences: Vec<&str> = match &self.aud {
+            Some(serde_json::Value::String(one)) => vec![one.as_str()],
+            Some(serde_json::Value::Array(many)) => {
+                many.iter().filter_map(serde_json::Value::as_str).collect()
+            }
+            _ => return Err(refuse("names no audience (aud)")),
+        };
+        if !audiences.contains(&check.client_id) {
+            return Err(refuse("was issued for another client (aud)"));
+        }
+        if audiences.len() > 1 && self.azp.as_deref() != Some(check.client_id) {
+            return Err(refuse(
+                "names several audiences but not us as its party (azp)",
+            ));
+        }
+        let exp = self
+            .exp
+            .as_ref()
+            .and_then(|v| match v {
+                serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+                _ => None,
+            })
+            .ok_or_else(|| refuse("has no readable expiry (exp)"))?;
+        let deadline = check
+            .now
+            .as_second()
+            .saturating_sub(ID_TOKEN_LEEWAY.as_secs());
+        if exp <= deadline {
+            return Err(refuse("has expired (exp)"));
+        }
+        Ok(())
+    }
 }
 
 /// Reads an id_token's payload **without verifying its signature**. That is
 /// sound only for an id_token received directly from the token endpoint over
 /// TLS (OpenID Connect Core §3.1.3.7, item 6): the TLS server authentication
-/// already proves the issuer. Never use it on a token from anywhere else.
+/// already proves who answered. The claims still have to be checked with
+/// [`IdTokenClaims::validate`] before they are believed. Never use it on a
+/// token from anywhere else.
 pub fn decode_id_token_claims(id_token: &SecretString) -> Result<IdTokenClaims, ProviderError> {
     let bad = |why: &str| ProviderError::Decode(format!("id_token: {why}"));
     let mut parts = id_token.expose_secret().split('.');
@@ -702,6 +864,100 @@ mod tests {
             assert!(
                 decode_id_token_claims(&SecretString::from(bad)).is_err(),
                 "{bad}"
+            );
+        }
+    }
+
+    fn claims(json: serde_json::Value) -> IdTokenClaims {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn id_token_claims_are_checked_before_they_are_believed() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let google = IdTokenCheck {
+            issuer: Issuer::Google,
+            client_id: "cid",
+            now,
+        };
+        let exp = now.as_second() + 3600;
+        let good = serde_json::json!({"iss": "https://accounts.google.com", "aud": "cid", "sub": "1", "exp": exp});
+        claims(good.clone()).validate(&google).unwrap();
+        let with = |key: &str, value: serde_json::Value| {
+            let mut v = good.clone();
+            v[key] = value;
+            claims(v)
+        };
+        with("iss", "accounts.google.com".into())
+            .validate(&google)
+            .unwrap();
+        with("aud", serde_json::json!(["cid"]))
+            .validate(&google)
+            .unwrap();
+        with("aud", serde_json::json!(["other", "cid"]))
+            .validate(&google)
+            .unwrap_err();
+        let mut both = with("aud", serde_json::json!(["other", "cid"]));
+        both.azp = Some("cid".into());
+        both.validate(&google).unwrap();
+        // Inside the leeway, an expired token still passes; beyond it, not.
+        with("exp", (now.as_second() - 60).into())
+            .validate(&google)
+            .unwrap();
+        with("exp", 1_800_000_000.5.into())
+            .validate(&google)
+            .unwrap();
+        for (key, value, why) in [
+            ("aud", serde_json::json!("other-client"), "(aud)"),
+            ("aud", serde_json::json!(["a", "b"]), "(aud)"),
+            ("aud", serde_json::Value::Null, "(aud)"),
+            ("aud", serde_json::json!(42), "(aud)"),
+            (
+                "iss",
+                serde_json::json!("https://accounts.google.com.evil"),
+                "(iss)",
+            ),
+            (
+                "iss",
+                serde_json::json!(
+                    "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+                ),
+                "(iss)",
+            ),
+            ("iss", serde_json::Value::Null, "(iss)"),
+            ("exp", serde_json::json!(now.as_second() - 301), "(exp)"),
+            ("exp", serde_json::json!("9999999999"), "(exp)"),
+            ("exp", serde_json::Value::Null, "(exp)"),
+        ] {
+            let err = with(key, value.clone()).validate(&google).unwrap_err();
+            assert!(
+                matches!(&err, ProviderError::Provider { reason, message, .. }
+                    if reason == "invalid_id_token" && message.contains(why)),
+                "{key}={value}: {err}"
+            );
+        }
+
+        let microsoft = IdTokenCheck {
+            issuer: Issuer::Microsoft,
+            ..google
+        };
+        for iss in [
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0",
+            "https://login.microsoftonline.com/72F988BF-86F1-41AF-91AB-2D7CD011DB47/v2.0",
+        ] {
+            with("iss", iss.into()).validate(&microsoft).unwrap();
+        }
+        for iss in [
+            "https://login.microsoftonline.com/common/v2.0",
+            "https://login.microsoftonline.com/{tenantid}/v2.0",
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0/x",
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad",
+            "https://sts.windows.net/9188040d-6c67-4c5b-b112-36a304b66dad/",
+            "https://accounts.google.com",
+        ] {
+            assert!(
+                with("iss", iss.into()).validate(&microsoft).is_err(),
+                "{iss}"
             );
         }
     }

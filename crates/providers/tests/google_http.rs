@@ -496,7 +496,7 @@ async fn code_exchange_refresh_identity_and_revoke() {
         "access_token": "ya29.first", "expires_in": 3599, "refresh_token": "1//refresh-one",
         "scope": "https://www.googleapis.com/auth/calendar.readonly openid https://www.googleapis.com/auth/userinfo.email",
         "token_type": "Bearer",
-        "id_token": id_token(json!({"iss": "https://accounts.google.com", "aud": "cid", "sub": "110169484474386276334", "email": "ada@example.com"}))
+        "id_token": id_token(json!({"iss": "https://accounts.google.com", "aud": "cid.apps.googleusercontent.com", "exp": jiff::Timestamp::now().as_second() + 3600, "sub": "110169484474386276334", "email": "ada@example.com"}))
     })));
     let tokens = google
         .exchange_code("4/0Acode-value", &pkce.verifier)
