@@ -6,11 +6,18 @@
 //! row and column a value belongs to, so a sealed value copied into another row
 //! (or column) fails to open instead of silently handing over someone's token.
 //! This module never logs and never puts secret material into its errors.
+//!
+//! Each key also yields an identity key (HMAC-SHA256 of a fixed label under
+//! the key), for [`Keyring::keyed_ids`]: stable, keyed digests of secrets
+//! such as a feed URL, so that a row can be found by its secret without
+//! storing an unsalted hash that anyone holding a candidate URL could
+//! confirm. The AEAD key itself is never used for anything else.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -49,9 +56,16 @@ impl SealContext {
     }
 }
 
+type HmacSha256 = Hmac<Sha256>;
+
+/// The label the identity key is derived under (domain separation).
+const IDENTITY_LABEL: &[u8] = b"calsync identity key v1";
+
 struct Key {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// HMAC keyed with HMAC-SHA256(key, IDENTITY_LABEL).
+    identity: HmacSha256,
 }
 
 /// The configured keys; the first one seals, all of them open.
@@ -110,7 +124,39 @@ impl Keyring {
             .map(|b| format!("{b:02x}"))
             .collect();
         let cipher = XChaCha20Poly1305::new_from_slice(bytes).ok()?;
-        Some(Key { id, cipher })
+        let derived = <HmacSha256 as Mac>::new_from_slice(bytes)
+            .ok()?
+            .chain_update(IDENTITY_LABEL)
+            .finalize()
+            .into_bytes();
+        let identity = <HmacSha256 as Mac>::new_from_slice(&derived).ok()?;
+        Some(Key {
+            id,
+            cipher,
+            identity,
+        })
+    }
+
+    /// Keyed digests of `text` for `purpose` (a fixed name such as
+    /// `"ics feed"`), lower-case hex HMAC-SHA256, one per configured key and
+    /// the first key's first: the first is the one to store, all of them are
+    /// the ones to look for (a value stored before the keys were rotated).
+    /// Without the keys nobody can tell which text a digest belongs to.
+    pub fn keyed_ids(&self, purpose: &str, text: &str) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|key| {
+                let digest = key
+                    .identity
+                    .clone()
+                    .chain_update(purpose.as_bytes())
+                    .chain_update([0u8])
+                    .chain_update(text.as_bytes())
+                    .finalize()
+                    .into_bytes();
+                digest.iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect()
     }
 
     /// The id of the key that seals.
@@ -253,6 +299,29 @@ mod tests {
             only_new.open(&sealed_old, &ctx),
             Err(SealError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn keyed_ids_are_stable_per_key_and_tell_nothing_without_it() {
+        let (old, new) = (Keyring::generate_base64(), Keyring::generate_base64());
+        let url = "https://example.com/private-abc/basic.ics";
+        let one = ring(&[&old]).keyed_ids("ics feed", url);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].len(), 64);
+        assert!(one[0].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(ring(&[&old]).keyed_ids("ics feed", url), one, "stable");
+        let unsalted: String = Sha256::digest(url.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_ne!(one[0], unsalted);
+        assert_ne!(ring(&[&old]).keyed_ids("other purpose", url), one);
+        assert_ne!(ring(&[&old]).keyed_ids("ics feed", "https://x/"), one);
+        // After a rotation the old key's digest is still among those to look for.
+        let both = ring(&[&new, &old]).keyed_ids("ics feed", url);
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[1], one[0]);
+        assert_ne!(both[0], one[0]);
     }
 
     #[test]
