@@ -115,8 +115,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Subscribes to an ICS feed (`webcal://` accepted): fetches it once to
-         *     check it, stores the URL sealed, and starts the first sync.
+         * Subscribes to an ICS feed (`webcal://` accepted: https first, then plain
+         *     http): fetches it once to check it, stores the URL sealed, and starts the
+         *     first sync.
          */
         post: operations["ics_subscribe"];
         delete?: never;
@@ -352,11 +353,25 @@ export interface components {
         AuthorizationJson: {
             authorization_url: string;
         };
-        /** @description `{server_url, username, password}` of a CalDAV account (Apple: an app-specific password). */
+        /**
+         * @description `{server_url, username, password, allow_insecure?}` of a CalDAV account
+         *     (Apple: an app-specific password).
+         */
         CaldavConnectRequest: {
+            /**
+             * @description `https://` is assumed without a scheme. A plain `http://` URL is
+             *     refused (422 `insecure_url`) unless `allow_insecure` is true or the
+             *     server allows private addresses.
+             */
             server_url: string;
             username: string;
+            /** Format: password */
             password: string;
+            /**
+             * @description Send the password to a plain `http://` server URL, unencrypted; the
+             *     connection then says `insecure: true`.
+             */
+            allow_insecure?: boolean;
         };
         /** @description A calendar with the user's on/off and colour choices. */
         CalendarJson: {
@@ -406,6 +421,12 @@ export interface components {
             status: string;
             /** @description True when the provider refused the stored tokens: the user must reconnect. */
             needs_reauth: boolean;
+            /**
+             * @description True when calsync reaches this account without TLS: a CalDAV server on
+             *     plain `http://` (its password travels unencrypted) or an ICS feed
+             *     fetched over `http://` (e.g. a `webcal://` feed with no https server).
+             */
+            insecure: boolean;
             last_synced_at?: string | null;
             last_error?: string | null;
             created_at: string;
@@ -470,7 +491,11 @@ export interface components {
         Health: {
             status: string;
         };
-        /** @description `{url, name?}` of an ICS feed; `webcal://` is accepted. */
+        /**
+         * @description `{url, name?}` of an ICS feed. `webcal://` is fetched over `https://`,
+         *     or over plain `http://` when the feed has no TLS server (the connection
+         *     then says `insecure: true`).
+         */
         IcsSubscribeRequest: {
             url: string;
             name?: string | null;
@@ -713,7 +738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description wrong_credentials, invalid_url, invalid_input */
+            /** @description wrong_credentials, invalid_url, insecure_url (plain http:// without allow_insecure), invalid_input */
             422: {
                 headers: {
                     [name: string]: unknown;

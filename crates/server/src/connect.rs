@@ -7,7 +7,7 @@ mod caldav;
 mod ics;
 mod oauth;
 
-use calsync_core::model::{ConnectionId, UserId};
+use calsync_core::model::{Connection, ConnectionId, Provider, UserId};
 use calsync_providers::ProviderError;
 
 use crate::live::Change;
@@ -43,6 +43,20 @@ pub enum ConnectError {
          password from appleid.apple.com, not your Apple ID password)"
     )]
     WrongPassword,
+    /// A CalDAV server URL on plain `http://` without the user's consent.
+    #[error(
+        "the server URL starts with http://, so the password would travel unencrypted: use the \
+         server's https:// address, or, if it has none, connect again with allow_insecure \
+         (\"Allow an unencrypted connection\" on the form)"
+    )]
+    InsecureUrl,
+    /// The code exchange failed (5xx, no answer, or the code was refused).
+    /// It is never retried: a code is single-use.
+    #[error(
+        "the provider could not finish the sign-in ({0}); a sign-in can be finished only once, \
+         so start connecting again"
+    )]
+    ExchangeFailed(String),
     #[error("the provider refused: {0}")]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -60,10 +74,23 @@ impl ConnectError {
             Self::MissingScope => "missing_scope",
             Self::Invalid(_) => "invalid_input",
             Self::WrongPassword => "wrong_credentials",
+            Self::InsecureUrl => "insecure_url",
+            Self::ExchangeFailed(_) => "exchange_failed",
             Self::Provider(_) => "provider_error",
             Self::Store(_) => "internal",
         }
     }
+}
+
+/// Whether calsync reaches this connection without TLS: a CalDAV account
+/// whose principal is on plain `http://` (the password travels unencrypted)
+/// or a feed fetched over `http://`. Read from the account id, which for
+/// both starts with the scheme (a principal URL; a feed's `http:<digest>`,
+/// see [`ics`]). Feeds subscribed before feed identities carried a scheme
+/// count as encrypted until they are subscribed again.
+pub fn insecure(connection: &Connection) -> bool {
+    matches!(connection.provider, Provider::Caldav | Provider::Ics)
+        && connection.account_id.starts_with("http:")
 }
 
 /// Tells the user's pages and the sync worker about a new connection.

@@ -4,6 +4,14 @@
 //! login (server URL, calendar home, username, password) is sealed as one
 //! secret; the account is keyed by its principal URL, so connecting the same
 //! account again updates its row.
+//!
+//! Basic authentication over plain `http://` sends the password in the
+//! clear, so such a server URL is refused ([`ConnectError::InsecureUrl`])
+//! unless the user asked for it (`allow_insecure`, a checkbox with a warning
+//! on the page) or the server allows private addresses
+//! (`CALSYNC_ALLOW_PRIVATE_ADDRESSES=true`: a home server on the local
+//! network, where plain http is the norm). The connection then says
+//! `insecure: true` (its principal URL is `http://`).
 
 use calsync_core::model::{ConnectionId, Provider, UserId};
 use calsync_providers::caldav::CaldavLogin;
@@ -15,11 +23,15 @@ use serde::{Deserialize, Serialize};
 use super::{announce, ConnectError};
 use crate::state::AppState;
 
-/// What the user typed to connect a CalDAV account.
+/// What the user typed to connect a CalDAV account. `Debug` shows no
+/// password (`SecretString`).
+#[derive(Debug)]
 pub struct CaldavCredentials {
     pub server_url: String,
     pub username: String,
     pub password: SecretString,
+    /// The user accepts sending the password over plain `http://`.
+    pub allow_insecure: bool,
 }
 
 /// The sealed form of a CalDAV login: one JSON document, so that the
@@ -73,6 +85,11 @@ pub async fn connect_caldav(
         return Err(ConnectError::Invalid("enter the account's password"));
     }
     let client = &state.providers.caldav;
+    // A URL that cannot be used at all is refused as such first.
+    let plain_http = client.check_server_url(&credentials.server_url)?.scheme() == "http";
+    if plain_http && !credentials.allow_insecure && !state.config.allow_private_addresses {
+        return Err(ConnectError::InsecureUrl);
+    }
     let account = client
         .discover(&credentials.server_url, username, &credentials.password)
         .await
@@ -100,7 +117,7 @@ pub async fn connect_caldav(
         .store
         .upsert_connection(&new, state.clock.now())
         .await?;
-    tracing::info!(user = %user, connection = %id, "connected a CalDAV account");
+    tracing::info!(user = %user, connection = %id, insecure = plain_http, "connected a CalDAV account");
     announce(state, user, id);
     Ok(id)
 }

@@ -5,6 +5,7 @@
 
 use calsync_core::model::{ConnectionId, Provider, UserId};
 use calsync_providers::oauth::{random_state, Pkce};
+use calsync_providers::ProviderError;
 use calsync_store::{NewConnection, OAuthState};
 use jiff::SignedDuration;
 
@@ -38,12 +39,25 @@ pub async fn start_oauth(
     Ok(api.authorization_url(&flow_state, &pkce.challenge)?)
 }
 
-/// What the provider's redirect brought back.
-#[derive(Debug, Default, serde::Deserialize)]
+/// What the provider's redirect brought back. `Debug` shows whether a code
+/// and a state came, never their values (the code is a credential until it
+/// is spent, the state names the user's flow).
+#[derive(Default, serde::Deserialize)]
 pub struct Callback {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |v: &Option<String>| v.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("Callback")
+            .field("code", &shown(&self.code))
+            .field("state", &shown(&self.state))
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 /// Finishes connecting `provider`; the connection is due for its first sync.
@@ -73,7 +87,23 @@ pub async fn finish_oauth(
         .code
         .filter(|c| !c.is_empty() && c.len() <= 4096)
         .ok_or(ConnectError::BadState)?;
-    let tokens = api.exchange_code(&code, &flow.pkce_verifier).await?;
+    // One attempt (the code is single-use): a failure asks the user to
+    // start again instead of repeating the exchange.
+    let tokens = api
+        .exchange_code(&code, &flow.pkce_verifier)
+        .await
+        .map_err(|err| match err {
+            ProviderError::Provider { status, .. } if status >= 500 => {
+                ConnectError::ExchangeFailed(format!("the provider answered HTTP {status}"))
+            }
+            ProviderError::Network(_) => {
+                ConnectError::ExchangeFailed("the provider did not answer".to_owned())
+            }
+            ProviderError::InvalidGrant { .. } => ConnectError::ExchangeFailed(
+                "the provider refused the sign-in code: it expired or was already used".to_owned(),
+            ),
+            other => ConnectError::Provider(other),
+        })?;
     if !api.calendar_read_granted(&tokens) {
         return Err(ConnectError::MissingScope);
     }

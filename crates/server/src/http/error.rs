@@ -74,6 +74,7 @@ impl From<ConnectError> for AppError {
             ConnectError::Store(store) => store.into(),
             ConnectError::Invalid(message) => Self::invalid("invalid_input", message),
             ConnectError::WrongPassword => Self::invalid("wrong_credentials", err.to_string()),
+            ConnectError::InsecureUrl => Self::invalid("insecure_url", err.to_string()),
             ConnectError::Provider(
                 ref provider @ (ProviderError::ForbiddenAddress { .. } | ProviderError::Setup(_)),
             ) => Self::invalid("invalid_url", provider.to_string()),

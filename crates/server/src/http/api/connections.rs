@@ -29,6 +29,10 @@ pub struct ConnectionJson {
     pub status: String,
     /// True when the provider refused the stored tokens: the user must reconnect.
     pub needs_reauth: bool,
+    /// True when calsync reaches this account without TLS: a CalDAV server on
+    /// plain `http://` (its password travels unencrypted) or an ICS feed
+    /// fetched over `http://` (e.g. a `webcal://` feed with no https server).
+    pub insecure: bool,
     pub last_synced_at: Option<String>,
     pub last_error: Option<String>,
     pub created_at: String,
@@ -199,12 +203,14 @@ impl ConnectionJson {
             reason: reason.into(),
             until: rfc3339(until),
         });
+        let insecure = crate::connect::insecure(&c);
         Self {
             id: c.id.0,
             provider: c.provider.as_str().to_owned(),
             account_email: c.account_email,
             status: c.status.as_str().to_owned(),
             needs_reauth: c.status == ConnectionStatus::NeedsReauth,
+            insecure,
             last_synced_at: c.last_synced_at.map(rfc3339),
             last_error: c.last_error,
             created_at: rfc3339(c.created_at),

@@ -21,21 +21,42 @@ use crate::http::error::{AppError, ErrorBody};
 use crate::http::extract::{Json, Query};
 use crate::state::AppState;
 
-/// `{server_url, username, password}` of a CalDAV account (Apple: an app-specific password).
+/// `{server_url, username, password, allow_insecure?}` of a CalDAV account
+/// (Apple: an app-specific password).
+// The password is a `SecretString`: `Debug` shows `[REDACTED]`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaldavConnectRequest {
+    /// `https://` is assumed without a scheme. A plain `http://` URL is
+    /// refused (422 `insecure_url`) unless `allow_insecure` is true or the
+    /// server allows private addresses.
     pub server_url: String,
     pub username: String,
-    pub password: String,
+    #[serde(deserialize_with = "secret")]
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// Send the password to a plain `http://` server URL, unencrypted; the
+    /// connection then says `insecure: true`.
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
-/// `{url, name?}` of an ICS feed; `webcal://` is accepted.
+/// `{url, name?}` of an ICS feed. `webcal://` is fetched over `https://`,
+/// or over plain `http://` when the feed has no TLS server (the connection
+/// then says `insecure: true`).
+// The URL may hold the feed's key: a `SecretString`, `[REDACTED]` in `Debug`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IcsSubscribeRequest {
-    pub url: String,
+    #[serde(deserialize_with = "secret")]
+    #[schema(value_type = String)]
+    pub url: SecretString,
     pub name: Option<String>,
+}
+
+/// A JSON string straight into a [`SecretString`].
+fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    String::deserialize(d).map(SecretString::from)
 }
 
 /// `{authorization_url}`: where to send the browser to connect an account.
@@ -149,7 +170,7 @@ async fn callback_to_settings(
 #[utoipa::path(post, path = "/api/calendar/caldav/connect/", tag = "providers", request_body = CaldavConnectRequest,
     responses((status = 201, body = ConnectionJson, description = "the new (or reconnected) connection"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "wrong_credentials, invalid_url, invalid_input"),
+        (status = 422, body = ErrorBody, description = "wrong_credentials, invalid_url, insecure_url (plain http:// without allow_insecure), invalid_input"),
         (status = 502, body = ErrorBody)))]
 pub async fn caldav_connect(
     State(state): State<AppState>,
@@ -159,14 +180,16 @@ pub async fn caldav_connect(
     let credentials = connect::CaldavCredentials {
         server_url: body.server_url,
         username: body.username,
-        password: SecretString::from(body.password),
+        password: body.password,
+        allow_insecure: body.allow_insecure,
     };
     let id = connect::connect_caldav(&state, user.id, credentials).await?;
     created(&state, user.id, id).await
 }
 
-/// Subscribes to an ICS feed (`webcal://` accepted): fetches it once to
-/// check it, stores the URL sealed, and starts the first sync.
+/// Subscribes to an ICS feed (`webcal://` accepted: https first, then plain
+/// http): fetches it once to check it, stores the URL sealed, and starts the
+/// first sync.
 #[utoipa::path(post, path = "/api/calendar/ics/subscribe/", tag = "providers", request_body = IcsSubscribeRequest,
     responses((status = 201, body = ConnectionJson, description = "the new (or existing) subscription"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -199,4 +222,45 @@ async fn created(
         .find(|c| c.connection.id == id)
         .ok_or(AppError::NotFound("connection"))?;
     Ok((StatusCode::CREATED, Json(connection.into())))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_never_show_their_secrets_in_debug() {
+        let caldav: CaldavConnectRequest = serde_json::from_value(serde_json::json!({
+            "server_url": "https://dav.example.com/", "username": "ada",
+            "password": "app-pw-31337", "allow_insecure": false
+        }))
+        .unwrap();
+        let shown = format!("{caldav:?}");
+        assert!(
+            !shown.contains("app-pw-31337") && shown.contains("ada"),
+            "{shown}"
+        );
+        let feed: IcsSubscribeRequest = serde_json::from_value(serde_json::json!({
+            "url": "https://calendar.example.com/private-k3y/basic.ics", "name": "Club"
+        }))
+        .unwrap();
+        let shown = format!("{feed:?}");
+        assert!(
+            !shown.contains("private-k3y") && shown.contains("Club"),
+            "{shown}"
+        );
+        // Unknown fields stay refused; allow_insecure is optional.
+        assert!(
+            serde_json::from_value::<CaldavConnectRequest>(serde_json::json!({
+                "server_url": "x", "username": "a", "password": "b", "insecure": true
+            }))
+            .is_err()
+        );
+        let plain: CaldavConnectRequest = serde_json::from_value(serde_json::json!({
+            "server_url": "x", "username": "a", "password": "b"
+        }))
+        .unwrap();
+        assert!(!plain.allow_insecure);
+    }
 }

@@ -58,6 +58,9 @@ impl SettingsQuery {
             }
             (_, Some("internal")) => "Connecting failed on the server. Please try again in a moment.",
             (_, Some(_)) => {
+            (_, Some("exchange_failed")) => {
+                "The provider could not finish the sign-in. A sign-in can be finished only once, so please connect again."
+            }
                 "Connecting failed at the provider. Please try again; if it keeps failing, check the provider's status."
             }
             (Some("google"), None) => "Google Calendar connected. The first sync is running.",
@@ -389,7 +392,7 @@ fn connection_html(
         "<article class=\"connection card\" id=\"connection-{id}\" data-status=\"{}\" data-provider=\"{}\">\
          <header><h3>{} <span class=\"account\">{}</span></h3>\
          <p class=\"status {class}\" id=\"connection-{id}-status\">{status}</p></header>\
-         {}{}{}<div class=\"actions\">{sync}{}</div>\
+         {}{}{}{}<div class=\"actions\">{sync}{}</div>\
          <h4>Calendars</h4>{}</article>",
         conn.status.as_str(),
         conn.provider.as_str(),
@@ -397,6 +400,7 @@ fn connection_html(
         escape(conn.account_email.as_deref().unwrap_or("")),
         reconnect_html(c),
         last_run_html(c, now),
+        insecure_html(c),
         next_sync_html(c, now, tz),
         disconnect_html(c, csrf),
         calendars_html(c, csrf, now, tz),
@@ -405,6 +409,23 @@ fn connection_html(
 
 fn connect_html(state: &AppState, csrf: &str) -> String {
     let mut out = String::from("<section class=\"connect\" aria-labelledby=\"connect-title\"><h2 id=\"connect-title\">Connect a calendar</h2>");
+/// The warning badge of a connection reached without TLS.
+fn insecure_html(c: &ConnectionWithCalendars) -> String {
+    let conn = &c.connection;
+    if !crate::connect::insecure(conn) {
+        return String::new();
+    }
+    let what = match conn.provider {
+        Provider::Ics => "this feed is fetched over plain http://, without TLS: its events can be read or changed on the way.",
+        _ => "this server is reached over plain http://: the password and the events travel readable by anyone on the network path.",
+    };
+    format!(
+        "<p class=\"status warn\" id=\"connection-{}-insecure\" data-insecure=\"true\">\
+         <span aria-hidden=\"true\">⚠</span> Not encrypted: {what}</p>",
+        conn.id.0
+    )
+}
+
     if available(state, Provider::Google) {
         out.push_str(
             "<div class=\"card provider\"><h3>Google Calendar</h3>\
@@ -443,6 +464,9 @@ fn connect_html(state: &AppState, csrf: &str) -> String {
          <p class=\"hint\">Fastmail, Nextcloud, Radicale and most CalDAV servers work; prefer an app password where your server offers one.</p>\
          <button type=\"submit\" class=\"primary\">Connect</button></form></details>\
          <details class=\"card provider\" id=\"connect-ics\"><summary>Subscribe to a calendar feed (ICS)</summary>\
+         <label class=\"switch\"><input id=\"caldav-insecure\" name=\"allow_insecure\" type=\"checkbox\" value=\"true\" aria-describedby=\"caldav-insecure-hint\"> Allow an unencrypted connection (http://)</label>\
+         <p class=\"hint\" id=\"caldav-insecure-hint\">Only for a server that has no https:// address: the password and your events are then sent \
+         readable by anyone on the network path. Never tick this for a server on the internet.</p>\
          <form method=\"post\" action=\"/settings/ics\" class=\"stack\">{csrf}\
          <label for=\"ics-url\">Feed URL</label>\
          <input id=\"ics-url\" name=\"url\" type=\"text\" inputmode=\"url\" placeholder=\"https://example.com/calendar.ics or webcal://…\" required>\
@@ -729,6 +753,9 @@ pub struct CaldavForm {
 }
 
 /// `POST /settings/caldav`.
+    /// The checkbox: present (`true`) when ticked.
+    #[serde(default)]
+    allow_insecure: Option<String>,
 pub async fn connect_caldav(
     State(state): State<AppState>,
     session: WebSession,
@@ -738,14 +765,13 @@ pub async fn connect_caldav(
         Ok(user) => user,
         Err(refused) => return refused.into_response(),
     };
-    let flash = super::connect::caldav(
-        &state,
-        user.id,
-        form.server_url,
-        form.username,
-        form.password,
-    )
-    .await;
+    let input = super::connect::CaldavInput {
+        server_url: form.server_url,
+        username: form.username,
+        password: secrecy::SecretString::from(form.password),
+        allow_insecure: form.allow_insecure.is_some_and(|v| v != "false"),
+    };
+    let flash = super::connect::caldav(&state, user.id, input).await;
     redirect_with(&state, "/settings", flash)
 }
 
@@ -771,7 +797,8 @@ pub async fn subscribe_ics(
         Err(refused) => return refused.into_response(),
     };
     let name = Some(form.name.trim().to_owned()).filter(|n| !n.is_empty());
-    let flash = super::connect::ics(&state, user.id, form.url, name).await;
+    let flash =
+        super::connect::ics(&state, user.id, secrecy::SecretString::from(form.url), name).await;
     redirect_with(&state, "/settings", flash)
 }
 
