@@ -1,6 +1,12 @@
 //! The one typed configuration (design.md §5). Values come from the command
 //! line or `CALSYNC_*` environment variables, then from the TOML file given
 //! with `--config`, then from the defaults. Nothing else reads the environment.
+//!
+//! Secrets (the encryption key, the OAuth client secrets) are never
+//! command-line flags: a flag's value is visible to every local user in the
+//! process list and lands in shell history. They come from the environment
+//! or the file only, and no `Debug` here prints them; `CALSYNC_DATABASE_URL`
+//! may carry a password, so its `Debug` shows the scheme only.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -26,17 +32,13 @@ pub struct ConfigArgs {
         global = true,
         hide_env_values = true
     )]
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     /// Folder for the SQLite file and the generated key file [default: ./data].
     #[arg(long, env = "CALSYNC_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
-    /// Base64 32-byte keys, comma-separated; the first seals [default: generated key file].
-    #[arg(
-        long,
-        env = "CALSYNC_ENCRYPTION_KEY",
-        global = true,
-        hide_env_values = true
-    )]
+    /// Base64 32-byte keys, comma-separated; the first seals [default:
+    /// generated key file]. `CALSYNC_ENCRYPTION_KEY` or the file only: no flag.
+    #[arg(skip)]
     #[serde(default, deserialize_with = "secret")]
     pub encryption_key: Option<SecretString>,
     /// How often connections are synced, e.g. 30s, 5m, 1h [default: 5m].
@@ -64,6 +66,68 @@ fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>
     Option::<String>::deserialize(d).map(|s| s.map(SecretString::from))
 }
 
+/// The secret settings, from the environment only (they have no flag).
+/// An empty variable counts as unset.
+fn secrets_from_env() -> ConfigArgs {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)
+    };
+    ConfigArgs {
+        encryption_key: var("CALSYNC_ENCRYPTION_KEY"),
+        google: GoogleArgs {
+            client_secret: var("CALSYNC_GOOGLE_CLIENT_SECRET"),
+            ..GoogleArgs::default()
+        },
+        microsoft: MicrosoftArgs {
+            client_secret: var("CALSYNC_MICROSOFT_CLIENT_SECRET"),
+            ..MicrosoftArgs::default()
+        },
+        ..ConfigArgs::default()
+    }
+}
+
+/// `CALSYNC_DATABASE_URL`: a PostgreSQL URL may carry the password, so
+/// `Debug` shows the scheme only. Dereferences to the URL text.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self
+            .0
+            .split_once("://")
+            .map_or("", |(scheme, _)| scheme)
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>();
+        write!(f, "DatabaseUrl({scheme}://[REDACTED])")
+    }
+}
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
 /// Generates the six settings of one OAuth provider.
 macro_rules! oauth_args {
     ($name:ident, $prefix:literal, $env:literal, [$id:literal, $secret:literal, $auth:literal, $token:literal, $api:literal, $revoke:literal]) => {
@@ -74,8 +138,8 @@ macro_rules! oauth_args {
             #[arg(id = $id, long = $id, env = concat!("CALSYNC_", $env, "_CLIENT_ID"), global = true)]
             #[serde(rename = $id)]
             pub client_id: Option<String>,
-            #[doc = concat!($prefix, " OAuth client secret.")]
-            #[arg(id = $secret, long = $secret, env = concat!("CALSYNC_", $env, "_CLIENT_SECRET"), global = true, hide_env_values = true)]
+            #[doc = concat!($prefix, " OAuth client secret: `CALSYNC_", $env, "_CLIENT_SECRET` or the file only, no flag.")]
+            #[arg(skip)]
             #[serde(rename = $secret, default, deserialize_with = "secret")]
             pub client_secret: Option<SecretString>,
             #[doc = concat!($prefix, " authorization endpoint (override for the emulator).")]
@@ -155,7 +219,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Without a trailing slash.
     pub public_url: String,
-    pub database_url: Option<String>,
+    pub database_url: Option<DatabaseUrl>,
     pub data_dir: PathBuf,
     pub encryption_key: Option<SecretString>,
     pub sync_interval: Duration,
@@ -171,13 +235,15 @@ pub struct Config {
 }
 
 impl Config {
-    /// Flags and environment first, then the file, then the defaults.
+    /// Flags and environment first, then the file, then the defaults. The
+    /// secrets have no flag: `args` cannot carry them, they come from the
+    /// environment (read here) or the file.
     pub fn load(args: &ConfigArgs, file: Option<&Path>) -> Result<Self, ConfigError> {
         let from_file = match file {
             Some(path) => read_file(path)?,
             None => ConfigArgs::default(),
         };
-        Self::resolve(args.clone().or(from_file))
+        Self::resolve(args.clone().or(secrets_from_env()).or(from_file))
     }
 
     fn resolve(a: ConfigArgs) -> Result<Self, ConfigError> {
@@ -554,6 +620,65 @@ mod tests {
             .unwrap()
             .trusted_proxies
             .is_empty());
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        settings: ConfigArgs,
+    }
+
+    #[test]
+    fn secrets_are_no_command_line_flags() {
+        use clap::Parser as _;
+        for flag in [
+            "--encryption-key",
+            "--google_client_secret",
+            "--microsoft_client_secret",
+        ] {
+            let parsed = Cli::try_parse_from(["calsync", flag, "c2VjcmV0"]);
+            assert!(parsed.is_err(), "{flag} must not be accepted");
+        }
+        let ok = Cli::try_parse_from([
+            "calsync",
+            "--google_client_id",
+            "id",
+            "--database-url",
+            "postgres://calsync:pg-pass-123@db.example:5432/calsync",
+        ])
+        .unwrap();
+        assert_eq!(ok.settings.google.client_id.as_deref(), Some("id"));
+        assert!(ok.settings.encryption_key.is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let args = ConfigArgs {
+            database_url: Some(DatabaseUrl::from(
+                "postgres://calsync:pg-pass-123@db.example:5432/calsync".to_owned(),
+            )),
+            encryption_key: Some(SecretString::from("a2V5LXNlY3JldA==")),
+            google: GoogleArgs {
+                client_id: Some("gid".into()),
+                client_secret: Some(SecretString::from("google-secret-456")),
+                ..GoogleArgs::default()
+            },
+            ..ConfigArgs::default()
+        };
+        let config = Config::load(&args, None).unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://calsync:pg-pass-123@db.example:5432/calsync")
+        );
+        for shown in [format!("{args:?}"), format!("{config:?}")] {
+            for secret in ["pg-pass-123", "a2V5LXNlY3JldA==", "google-secret-456"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(
+                shown.contains("DatabaseUrl(postgres://[REDACTED])"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]
