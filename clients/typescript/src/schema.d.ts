@@ -291,6 +291,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's own settings. */
+        get: operations["get_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Changes the caller's email and/or time zone. Both are checked before
+         *     either is written: a bad zone is 422 `invalid_timezone`, a bad address
+         *     422 `invalid_email`, another username 422 `read_only`.
+         */
+        patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/tokens/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's API tokens, newest first, expired ones included. */
+        get: operations["list_tokens"];
+        put?: never;
+        /**
+         * Creates an API token for the caller; the answer is the only place it is
+         *     shown. With a bearer token, the new one is its child: it expires no later
+         *     than it (`expires_in_days` is capped) and is revoked with it.
+         */
+        post: operations["create_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{id}/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revokes one of the caller's API tokens at once, and the tokens created
+         *     with it; 404 for an id that is not the caller's.
+         */
+        delete: operations["revoke_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -349,6 +413,24 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description An API token as listed: never the token itself or its hash. */
+        ApiTokenJson: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            created_at: string;
+            /** @description The last request made with it (recorded at most once a minute). */
+            last_used_at?: string | null;
+            /** @description When it stops working; null: never. */
+            expires_at?: string | null;
+            /** @description True once `expires_at` has passed: it is refused like an unknown token. */
+            expired: boolean;
+            /**
+             * Format: int64
+             * @description The token it was created with, if any: revoking that one revokes this one.
+             */
+            parent_id?: number | null;
+        };
         /** @description `{authorization_url}`: where to send the browser to connect an account. */
         AuthorizationJson: {
             authorization_url: string;
@@ -442,6 +524,20 @@ export interface components {
             /** @description The latest sync runs, newest first. */
             recent_runs: components["schemas"]["SyncRunJson"][];
         };
+        /** @description A token just created: the only answer that carries it. */
+        CreatedApiTokenJson: {
+            /** Format: int64 */
+            id: number;
+            name: string;
+            created_at: string;
+            last_used_at?: string | null;
+            expires_at?: string | null;
+            expired: boolean;
+            /** Format: int64 */
+            parent_id?: number | null;
+            /** @description The token, shown this once: send it as `Authorization: Bearer <token>`. */
+            token: string;
+        };
         /** @description What a disconnect did. */
         DisconnectedJson: {
             /** Format: int64 */
@@ -499,6 +595,37 @@ export interface components {
         IcsSubscribeRequest: {
             url: string;
             name?: string | null;
+        };
+        /** @description The caller's own settings. */
+        MeJson: {
+            username: string;
+            /** @description Where reminders go; null until set. */
+            email?: string | null;
+            /** @description The IANA zone times are shown in, e.g. `Europe/Berlin`. */
+            timezone: string;
+        };
+        /** @description Changes to the caller's settings; absent fields stay as they are. */
+        MePatchJson: {
+            /**
+             * @description Read-only: accepted only when it is the current username, so a
+             *     client may send back what `GET` gave it.
+             */
+            username?: string | null;
+            /** @description An email address (at most 254 characters); null or `""` clears it. */
+            email?: string | null;
+            /** @description An IANA time zone name known to calsync, e.g. `America/New_York`. */
+            timezone?: string | null;
+        };
+        /** @description A new token's name and lifetime. */
+        NewApiTokenJson: {
+            /** @description 1 to 100 characters, to recognise it by. */
+            name: string;
+            /**
+             * Format: int32
+             * @description Days until it expires (1 to 3650); absent: it does not expire (made
+             *     with a bearer token: it expires with that token).
+             */
+            expires_in_days?: number | null;
         };
         /**
          * @description What to do with removals a sync held back: `apply` removes them, `reject`
@@ -1227,6 +1354,224 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeJson"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MePatchJson"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeJson"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiTokenJson"][];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewApiTokenJson"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedApiTokenJson"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a bad name or lifetime, or too many tokens */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description token id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description revoked */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,12 @@
 //! Accounts and credentials: users, passwords (argon2id), browser sessions and
-//! API tokens. Secrets made here are random 256-bit values; only their
-//! SHA-256 is stored, and the plain value is handed out exactly once.
+//! API tokens, and what a user manages about their own account (email, time
+//! zone, password, tokens, deleting it all). Secrets made here are random
+//! 256-bit values; only their SHA-256 is stored, and the plain value is
+//! handed out exactly once.
+//!
+//! The JSON API, the Settings page and the CLI call the same functions here,
+//! so their checks cannot drift apart. Nothing here logs a token, a password
+//! or an email address.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -8,11 +14,19 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use calsync_core::model::User;
-use calsync_store::{Session, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use calsync_core::model::{ConnectionId, User, UserId};
+use calsync_store::{ApiTokenInfo, Session, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+
+use crate::calendars::not_found;
+use crate::http::error::AppError;
+use crate::state::AppState;
 
 /// How long a browser session lasts.
 pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(24 * 14);
@@ -157,25 +171,440 @@ pub async fn start_session(
     Ok((token, session))
 }
 
-/// Creates an API token for `username`; the returned token is shown once.
+/// Longest API token name, in characters.
+pub const TOKEN_NAME_MAX: usize = 100;
+/// Longest lifetime a new API token may be given, in days (ten years).
+pub const TOKEN_MAX_DAYS: u32 = 3650;
+/// How many API tokens a user may hold at once (expired ones count until
+/// they are revoked).
+pub const TOKENS_PER_USER: i64 = 100;
+/// Longest email address (RFC 5321's path limit less the brackets).
+pub const EMAIL_MAX: usize = 254;
+
+/// A token just created: the plain value (shown once) and what listings show.
+pub struct NewApiToken {
+    pub token: SecretString,
+    pub info: ApiTokenInfo,
+}
+
+impl std::fmt::Debug for NewApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewApiToken")
+            .field("token", &"[redacted]")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// A token's name, trimmed: 1 to [`TOKEN_NAME_MAX`] characters, no control
+/// characters.
+pub fn token_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if length == 0 || length > TOKEN_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "invalid_name",
+            format!(
+                "a token's name is 1 to {TOKEN_NAME_MAX} characters, without control characters"
+            ),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// When a token made at `now` to last `days` days expires: never for `None`;
+/// never later than `cap` (the expiry of the token that creates it).
+pub fn token_expiry(
+    now: Timestamp,
+    days: Option<u32>,
+    cap: Option<Timestamp>,
+) -> Result<Option<Timestamp>, AppError> {
+    let asked = match days {
+        None => None,
+        Some(days @ 1..=TOKEN_MAX_DAYS) => {
+            Some(now + SignedDuration::from_hours(24 * i64::from(days)))
+        }
+        Some(_) => {
+            return Err(AppError::invalid(
+                "invalid_expiry",
+                format!("expires_in_days is a whole number of days from 1 to {TOKEN_MAX_DAYS}, or absent for a token that does not expire"),
+            ))
+        }
+    };
+    Ok(match (asked, cap) {
+        (Some(asked), Some(cap)) => Some(asked.min(cap)),
+        (asked, cap) => asked.or(cap),
+    })
+}
+
+/// Creates an API token for `user`: `expires_in_days` from now (never when
+/// absent). Made with another token (`parent`, the caller's bearer token),
+/// it is that token's child: it expires no later than the parent and is
+/// revoked with it. The plain token is in the answer and nowhere else.
 pub async fn create_api_token(
     store: &Store,
-    username: &str,
+    user: UserId,
     name: &str,
+    expires_in_days: Option<u32>,
+    parent: Option<&ApiTokenInfo>,
     now: Timestamp,
-) -> Result<String, AccountError> {
-    let user = store
-        .user_by_name(username)
+) -> Result<NewApiToken, AppError> {
+    // Whole seconds, as stored: the answer says what listings will say.
+    let now = Timestamp::from_second(now.as_second()).unwrap_or(now);
+    let name = token_name(name)?;
+    let expires_at = token_expiry(now, expires_in_days, parent.and_then(|p| p.expires_at))?;
+    if store.count_api_tokens(user).await? >= TOKENS_PER_USER {
+        return Err(AppError::invalid(
+            "too_many_tokens",
+            format!("a user has at most {TOKENS_PER_USER} API tokens: revoke some first"),
+        ));
+    }
+    let token = format!("{API_TOKEN_PREFIX}{}", random_token());
+    let parent_id = parent.map(|p| p.id);
+    let id = store
+        .create_api_token_with(user, &name, &hash_token(&token), expires_at, parent_id, now)
         .await
+        // Only a parent revoked in the meantime makes this NotFound.
         .map_err(|err| match err {
-            StoreError::NotFound => AccountError::NoSuchUser(username.to_owned()),
+            StoreError::NotFound => AppError::Unauthenticated,
             other => other.into(),
         })?;
-    let token = format!("{API_TOKEN_PREFIX}{}", random_token());
+    tracing::info!(user = %user, token_id = id, "API token created");
+    Ok(NewApiToken {
+        token: SecretString::from(token),
+        info: ApiTokenInfo {
+            id,
+            name,
+            created_at: now,
+            last_used_at: None,
+            expires_at,
+            parent_id,
+        },
+    })
+}
+
+/// Revokes one of the user's API tokens (and the tokens made with it);
+/// another user's token is not found, exactly as one that never existed.
+pub async fn revoke_api_token(store: &Store, user: UserId, id: i64) -> Result<(), AppError> {
     store
-        .create_api_token(user.id, name, &hash_token(&token), now)
-        .await?;
-    Ok(token)
+        .delete_api_token(user, id)
+        .await
+        .map_err(not_found("token"))?;
+    tracing::info!(user = %user, token_id = id, "API token revoked");
+    Ok(())
+}
+
+/// The user a name names, as the CLI looks them up.
+pub async fn user_named(store: &Store, username: &str) -> Result<User, AccountError> {
+    store.user_by_name(username).await.map_err(|err| match err {
+        StoreError::NotFound => AccountError::NoSuchUser(username.to_owned()),
+        other => other.into(),
+    })
+}
+
+/// What a user can see and change about their own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub username: String,
+    /// Where reminders go; `None` until the user sets it.
+    pub email: Option<String>,
+    /// The IANA zone their pages are shown in.
+    pub timezone: String,
+}
+
+/// The user's own settings.
+pub async fn profile(store: &Store, user: UserId) -> Result<Profile, AppError> {
+    let found = store.user(user).await.map_err(not_found("user"))?;
+    let email = store.user_email(user).await.map_err(not_found("user"))?;
+    Ok(Profile {
+        username: found.username,
+        email,
+        timezone: found.timezone,
+    })
+}
+
+/// Changes the user's own settings: `email` when `Some` (`Some(None)` or an
+/// empty address clears it), the time zone when `Some`. Both are checked
+/// before either is written.
+pub async fn update_profile(
+    state: &AppState,
+    user: UserId,
+    email: Option<Option<&str>>,
+    timezone: Option<&str>,
+) -> Result<Profile, AppError> {
+    let email = email.map(|e| parse_email(e.unwrap_or(""))).transpose()?;
+    if let Some(timezone) = timezone {
+        crate::calendars::set_timezone(state, user, timezone).await?;
+    }
+    if let Some(email) = email {
+        state
+            .store
+            .set_user_email(user, email.as_deref())
+            .await
+            .map_err(not_found("user"))?;
+    }
+    profile(&state.store, user).await
+}
+
+/// An email address, checked loosely but safely: trimmed; empty is `None`;
+/// at most [`EMAIL_MAX`] characters; one `@`; a local part of 1 to 64
+/// printable ASCII characters without spaces, quotes, angle brackets,
+/// parentheses, commas, semicolons, colons or backslashes; a domain of at
+/// least two dot-separated labels of ASCII letters, digits and inner
+/// hyphens (an internationalised domain in its `xn--` form), stored
+/// lower-cased. Nothing in it can break out of a mail header.
+pub fn parse_email(text: &str) -> Result<Option<String>, AppError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        AppError::invalid(
+            "invalid_email",
+            "that is not an email address calsync can send to; write it as name@example.com",
+        )
+    };
+    if text.len() > EMAIL_MAX {
+        return Err(invalid());
+    }
+    let (local, domain) = text.split_once('@').ok_or_else(invalid)?;
+    let local_ok = (1..=64).contains(&local.len())
+        && local.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'"' | b'<'
+                        | b'>'
+                        | b'('
+                        | b')'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'\\'
+                        | b'@'
+                        | b'['
+                        | b']'
+                )
+        })
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()));
+    if !(local_ok && domain_ok) {
+        return Err(invalid());
+    }
+    Ok(Some(format!("{local}@{}", domain.to_ascii_lowercase())))
+}
+
+/// Wrong passwords given to confirm an account change (password change,
+/// deletion), per user: after [`Self::FREE`] in a row within
+/// [`Self::WINDOW`], further attempts wait until the window has passed. The
+/// caller holds a session already, so the user is the key; a stolen session
+/// cannot guess the password at argon2's speed.
+#[derive(Debug, Default)]
+pub struct ConfirmThrottle {
+    failures: Mutex<HashMap<UserId, (u32, Instant)>>,
+}
+
+impl ConfirmThrottle {
+    /// Wrong passwords in a row that never wait.
+    pub const FREE: u32 = 5;
+    /// How long failures are remembered, and the wait after too many.
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    /// `Err(wait)` while the user must wait before trying again.
+    pub fn check(&self, user: UserId, now: Instant) -> Result<(), Duration> {
+        let Ok(failures) = self.failures.lock() else {
+            return Ok(());
+        };
+        match failures.get(&user) {
+            Some(&(count, first)) if count >= Self::FREE => {
+                let waited = now.saturating_duration_since(first);
+                if waited < Self::WINDOW {
+                    Err(Self::WINDOW - waited)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password.
+    pub fn failed(&self, user: UserId, now: Instant) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        if failures.len() > 10_000 {
+            failures.retain(|_, (_, first)| now.saturating_duration_since(*first) < Self::WINDOW);
+        }
+        let entry = failures.entry(user).or_insert((0, now));
+        if now.saturating_duration_since(entry.1) >= Self::WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 = entry.0.saturating_add(1);
+    }
+
+    /// The right password: the count starts over.
+    pub fn succeeded(&self, user: UserId) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&user);
+        }
+    }
+}
+
+/// The one throttle of this process.
+fn confirm_throttle() -> &'static ConfirmThrottle {
+    static THROTTLE: std::sync::OnceLock<ConfirmThrottle> = std::sync::OnceLock::new();
+    THROTTLE.get_or_init(ConfirmThrottle::default)
+}
+
+/// Checks the user's own password before an account change; a wrong one is
+/// `Invalid` (`wrong_password`), too many wrong ones `RateLimited`.
+pub async fn confirm_password(
+    store: &Store,
+    user: UserId,
+    password: SecretString,
+) -> Result<(), AppError> {
+    let throttle = confirm_throttle();
+    throttle
+        .check(user, Instant::now())
+        .map_err(|wait| AppError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        })?;
+    let hash = store
+        .user_password_hash(user)
+        .await
+        .map_err(not_found("user"))?;
+    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    if matches {
+        throttle.succeeded(user);
+        Ok(())
+    } else {
+        throttle.failed(user, Instant::now());
+        tracing::info!(user = %user, "wrong password to confirm an account change");
+        Err(AppError::invalid(
+            "wrong_password",
+            "the current password is not correct",
+        ))
+    }
+}
+
+/// Replaces the user's password after checking the current one, and ends
+/// every other session of theirs (`keep_session`: the cookie of the browser
+/// that changed it). API tokens keep working. Returns how many sessions
+/// ended.
+pub async fn change_password(
+    store: &Store,
+    user: UserId,
+    current: SecretString,
+    new: SecretString,
+    keep_session: Option<&str>,
+) -> Result<u64, AppError> {
+    confirm_password(store, user, current).await?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&new))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
+    let ended = store
+        .change_password(user, &hash, keep_session.map(hash_token).as_deref())
+        .await
+        .map_err(not_found("user"))?;
+    tracing::info!(user = %user, ended_sessions = ended, "password changed");
+    Ok(ended)
+}
+
+/// Sets a user's password without the old one (`calsync user passwd`) and
+/// ends all their sessions. Returns how many ended.
+pub async fn reset_password(
+    store: &Store,
+    username: &str,
+    new: SecretString,
+) -> Result<u64, AccountError> {
+    let user = user_named(store, username).await?;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&new))
+        .await
+        .map_err(|_| AccountError::Hashing)??;
+    let ended = store.change_password(user.id, &hash, None).await?;
+    tracing::info!(user = %user.id, ended_sessions = ended, "password reset");
+    Ok(ended)
+}
+
+/// What deleting an account did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeletedAccount {
+    /// Connections the user had.
+    pub connections: usize,
+    /// Of those, the ones whose access the provider confirmed revoked.
+    pub revoked: usize,
+}
+
+/// Deletes the caller's own account once they have typed their username and
+/// their password (Settings' "Delete my account"); see [`delete_account`].
+pub async fn delete_own_account(
+    state: &AppState,
+    user: UserId,
+    typed_username: &str,
+    password: SecretString,
+) -> Result<DeletedAccount, AppError> {
+    let found = state.store.user(user).await.map_err(not_found("user"))?;
+    if typed_username.trim() != found.username {
+        return Err(AppError::invalid(
+            "not_confirmed",
+            "type your username exactly as shown to confirm; nothing was deleted",
+        ));
+    }
+    confirm_password(&state.store, user, password).await?;
+    delete_account(state, user).await
+}
+
+/// Deletes a user and everything of theirs. First, best effort, calsync's
+/// access is revoked at each provider that allows it (as disconnecting
+/// does: a provider that cannot be reached does not keep the account
+/// alive); then the user row goes, and with it, by the schema's cascades,
+/// every session, token, OAuth state, connection, calendar, event,
+/// occurrence and sync run.
+pub async fn delete_account(state: &AppState, user: UserId) -> Result<DeletedAccount, AppError> {
+    let connections: Vec<ConnectionId> = state
+        .store
+        .list_connections(user)
+        .await?
+        .into_iter()
+        .map(|c| c.connection.id)
+        .collect();
+    let mut revoked = 0;
+    for &id in &connections {
+        match crate::connect::revoke(state, user, id).await {
+            Ok(true) => revoked += 1,
+            Ok(false) => {}
+            // Gone meanwhile (a disconnect in another tab): nothing to revoke.
+            Err(StoreError::NotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    state
+        .store
+        .delete_user(user)
+        .await
+        .map_err(not_found("user"))?;
+    tracing::info!(user = %user, connections = connections.len(), revoked, "account deleted");
+    Ok(DeletedAccount {
+        connections: connections.len(),
+        revoked,
+    })
 }
 
 #[cfg(test)]
@@ -208,6 +637,141 @@ mod tests {
         for bad in ["", "a b", "ålice", "a/b", &"x".repeat(65)] {
             assert!(validate_username(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn emails_are_checked_loosely_but_safely() {
+        assert_eq!(parse_email("").unwrap(), None);
+        assert_eq!(parse_email("   ").unwrap(), None);
+        assert_eq!(
+            parse_email(" Alice.B+cal@Mail.Example.COM ")
+                .unwrap()
+                .as_deref(),
+            Some("Alice.B+cal@mail.example.com")
+        );
+        assert!(parse_email("o'brien@xn--mnchen-3ya.de").is_ok());
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let long = format!("a@{}.com", vec!["b".repeat(60); 5].join("."));
+        for bad in [
+            "alice",
+            "alice@",
+            "@example.com",
+            "alice@localhost",
+            "alice@example",
+            "alice@@example.com",
+            "a@b@example.com",
+            "alice smith@example.com",
+            "alice@exa mple.com",
+            "alice@example.com\r\nBcc: eve@evil.example",
+            "alice@example.com>",
+            "\"alice\"@example.com",
+            "alice@-example.com",
+            "alice@example-.com",
+            "alice@example..com",
+            ".alice@example.com",
+            "al..ice@example.com",
+            "alice@1.2.3.4",
+            "ålice@example.com",
+            "alice@exämple.com",
+            "alice@example.com;eve@evil.example",
+            long_local.as_str(),
+            long.as_str(),
+        ] {
+            let err = parse_email(bad).unwrap_err();
+            assert_eq!(err.status(), 422, "{bad:?}");
+            // A fixed message: the address is never echoed.
+            assert_eq!(
+                err.to_string(),
+                "that is not an email address calsync can send to; write it as name@example.com"
+            );
+        }
+    }
+
+    #[test]
+    fn token_names_and_lifetimes_are_bounded() {
+        assert_eq!(token_name("  deploy bot ").unwrap(), "deploy bot");
+        assert_eq!(
+            token_name(&"ü".repeat(TOKEN_NAME_MAX))
+                .unwrap()
+                .chars()
+                .count(),
+            TOKEN_NAME_MAX
+        );
+        for bad in [
+            "",
+            "   ",
+            "a\nb",
+            "tab\there",
+            &"x".repeat(TOKEN_NAME_MAX + 1),
+        ] {
+            assert_eq!(token_name(bad).unwrap_err().status(), 422, "{bad:?}");
+        }
+        let now: Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+        let day = |n: i64| now + SignedDuration::from_hours(24 * n);
+        assert_eq!(token_expiry(now, None, None).unwrap(), None);
+        assert_eq!(token_expiry(now, Some(30), None).unwrap(), Some(day(30)));
+        assert_eq!(
+            token_expiry(now, Some(TOKEN_MAX_DAYS), None).unwrap(),
+            Some(day(i64::from(TOKEN_MAX_DAYS)))
+        );
+        // A parent's expiry caps the child's, and is inherited without one.
+        assert_eq!(
+            token_expiry(now, Some(30), Some(day(2))).unwrap(),
+            Some(day(2))
+        );
+        assert_eq!(
+            token_expiry(now, Some(1), Some(day(2))).unwrap(),
+            Some(day(1))
+        );
+        assert_eq!(token_expiry(now, None, Some(day(2))).unwrap(), Some(day(2)));
+        for bad in [0, TOKEN_MAX_DAYS + 1, u32::MAX] {
+            assert_eq!(
+                token_expiry(now, Some(bad), None).unwrap_err().status(),
+                422
+            );
+        }
+    }
+
+    #[test]
+    fn confirming_is_throttled_per_user_and_forgiven_by_success() {
+        let throttle = ConfirmThrottle::default();
+        let (alice, bob) = (UserId(1), UserId(2));
+        let start = Instant::now();
+        for _ in 0..ConfirmThrottle::FREE {
+            assert!(throttle.check(alice, start).is_ok());
+            throttle.failed(alice, start);
+        }
+        let wait = throttle.check(alice, start).unwrap_err();
+        assert_eq!(wait, ConfirmThrottle::WINDOW);
+        assert!(
+            throttle.check(bob, start).is_ok(),
+            "another user is not held back"
+        );
+        let later = start + ConfirmThrottle::WINDOW;
+        assert!(throttle.check(alice, later).is_ok(), "the window passes");
+        throttle.failed(alice, later);
+        assert!(
+            throttle.check(alice, later).is_ok(),
+            "and the count starts over"
+        );
+        throttle.succeeded(alice);
+        assert!(throttle.failures.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn new_tokens_do_not_show_in_debug_output() {
+        let created = NewApiToken {
+            token: SecretString::from("cst_secret-value"),
+            info: ApiTokenInfo {
+                id: 1,
+                name: "n".into(),
+                created_at: Timestamp::UNIX_EPOCH,
+                last_used_at: None,
+                expires_at: None,
+                parent_id: None,
+            },
+        };
+        assert!(!format!("{created:?}").contains("secret-value"));
     }
 
     #[test]

@@ -3,17 +3,16 @@
 
 pub mod ics;
 mod sync;
+mod users;
 
-use std::io::{BufRead as _, IsTerminal as _};
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use secrecy::SecretString;
 
-use crate::accounts;
 use crate::app;
 use crate::config::{Config, ConfigArgs};
+pub use users::{TokenCommand, UserCommand};
 
 /// calsync: your calendars, synced and served.
 #[derive(Debug, Parser)]
@@ -73,28 +72,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create a user.
-    Add {
-        name: String,
-        /// Read the password from standard input instead of prompting.
-        #[arg(long)]
-        password_stdin: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create an API token for `Authorization: Bearer`; printed once.
-    Create {
-        user: String,
-        /// A name to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Reseal every stored secret under the first key of CALSYNC_ENCRYPTION_KEY.
     Rotate,
@@ -123,7 +100,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
-    let now = jiff::Timestamp::now();
     match command {
         Command::Serve => app::serve(config).await,
         Command::Demo { force } => crate::demo::run_demo(config, force).await,
@@ -135,29 +111,8 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
-        Command::User(UserCommand::Add {
-            name,
-            password_stdin,
-        }) => {
-            let password = read_password(password_stdin)?;
-            let store = app::open_store(&config).await?;
-            let user = accounts::create_user(&store, &name, password, now).await?;
-            store.close().await;
-            println!("created user {} (id {})", user.username, user.id);
-            Ok(())
-        }
-        Command::Token(TokenCommand::Create { user, name }) => {
-            let store = app::open_store(&config).await?;
-            let token = accounts::create_api_token(&store, &user, &name, now).await?;
-            store.close().await;
-            if std::io::stdout().is_terminal() {
-                eprintln!(
-                    "API token for {user} (shown once; send it as Authorization: Bearer <token>):"
-                );
-            }
-            println!("{token}");
-            Ok(())
-        }
+        Command::User(command) => users::user(command, config).await,
+        Command::Token(command) => users::token(command, config).await,
         Command::Keys(KeysCommand::Rotate) => {
             let store = app::open_store(&config).await?;
             let report = store.rotate_keys().await?;
@@ -176,21 +131,6 @@ async fn run_async(command: Command, config: Config) -> anyhow::Result<()> {
 fn print_openapi() -> anyhow::Result<()> {
     print!("{}", crate::http::openapi::document());
     Ok(())
-}
-
-fn read_password(from_stdin: bool) -> anyhow::Result<SecretString> {
-    let stdin = std::io::stdin();
-    if !from_stdin && stdin.is_terminal() {
-        anyhow::bail!("pass the password on standard input with --password-stdin, e.g. `printf '%s' \"$PW\" | calsync user add NAME --password-stdin`");
-    }
-    let mut line = String::new();
-    stdin
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
-    Ok(SecretString::from(
-        line.trim_end_matches(['\r', '\n']).to_owned(),
-    ))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! HTTP: the router, its limits and middleware. Handlers stay thin and answer
 //! errors through [`error::AppError`] only.
 //!
-//! - `api`: the JSON API under `/api/calendar/`; `web`: the pages;
+//! - `api`: the JSON API under `/api/calendar/`, `/api/me/` and
+//!   `/api/tokens/`; `web`: the pages;
 //! - `auth` and `csrf`: who is asking, and proof that a cookie write is ours;
 //! - `ops`: health, readiness, metrics; `openapi`: the API's description.
 
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 use crate::state::AppState;
@@ -65,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/calendar", api)
+        .route("/api/me/", get(api::me::get).patch(api::me::patch))
+        .route("/api/tokens/", get(api::tokens::list).post(api::tokens::create))
+        .route("/api/tokens/{id}/", delete(api::tokens::revoke))
         .route("/api/openapi.json", get(openapi_json))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -1,12 +1,15 @@
-//! The JSON API under `/api/calendar/` (design.md §4), one module per resource.
+//! The JSON API under `/api/calendar/` (design.md §4), and the caller's own
+//! account under `/api/me/` and `/api/tokens/` (§8), one module per resource.
 //! Handlers extract, call the store or a service, and map the result.
 
 pub mod calendars;
 pub mod connections;
 pub mod events;
+pub mod me;
 pub mod providers;
 pub mod stream;
 pub mod sync;
+pub mod tokens;
 
 use jiff::Timestamp;
 

@@ -8,7 +8,7 @@ use crate::http::{api, error, ops};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "calsync", description = "Calendar sync service: connections, calendars and events of the caller."),
+    info(title = "calsync", description = "Calendar sync service: connections, calendars and events of the caller, their own settings and API tokens."),
     paths(
         api::providers::google_authorize, api::providers::google_callback,
         api::providers::microsoft_authorize, api::providers::microsoft_callback,
@@ -17,6 +17,8 @@ use crate::http::{api, error, ops};
         api::calendars::list, api::calendars::patch, api::calendars::decide_removals,
         api::sync::start,
         api::events::upcoming, api::events::range, api::stream::stream,
+        api::me::get, api::me::patch,
+        api::tokens::list, api::tokens::create, api::tokens::revoke,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
