@@ -56,11 +56,11 @@ impl SettingsQuery {
             (_, Some("missing_scope")) => {
                 "Calendar access was not granted. Connect again and allow calsync to see your calendars."
             }
-            (_, Some("internal")) => "Connecting failed on the server. Please try again in a moment.",
-            (_, Some(_)) => {
             (_, Some("exchange_failed")) => {
                 "The provider could not finish the sign-in. A sign-in can be finished only once, so please connect again."
             }
+            (_, Some("internal")) => "Connecting failed on the server. Please try again in a moment.",
+            (_, Some(_)) => {
                 "Connecting failed at the provider. Please try again; if it keeps failing, check the provider's status."
             }
             (Some("google"), None) => "Google Calendar connected. The first sync is running.",
@@ -398,17 +398,15 @@ fn connection_html(
         conn.provider.as_str(),
         provider_name(conn.provider),
         escape(conn.account_email.as_deref().unwrap_or("")),
+        insecure_html(c),
         reconnect_html(c),
         last_run_html(c, now),
-        insecure_html(c),
         next_sync_html(c, now, tz),
         disconnect_html(c, csrf),
         calendars_html(c, csrf, now, tz),
     )
 }
 
-fn connect_html(state: &AppState, csrf: &str) -> String {
-    let mut out = String::from("<section class=\"connect\" aria-labelledby=\"connect-title\"><h2 id=\"connect-title\">Connect a calendar</h2>");
 /// The warning badge of a connection reached without TLS.
 fn insecure_html(c: &ConnectionWithCalendars) -> String {
     let conn = &c.connection;
@@ -426,6 +424,8 @@ fn insecure_html(c: &ConnectionWithCalendars) -> String {
     )
 }
 
+fn connect_html(state: &AppState, csrf: &str) -> String {
+    let mut out = String::from("<section class=\"connect\" aria-labelledby=\"connect-title\"><h2 id=\"connect-title\">Connect a calendar</h2>");
     if available(state, Provider::Google) {
         out.push_str(
             "<div class=\"card provider\"><h3>Google Calendar</h3>\
@@ -462,11 +462,11 @@ fn insecure_html(c: &ConnectionWithCalendars) -> String {
          <label for=\"caldav-password\">Password or app password</label>\
          <input id=\"caldav-password\" name=\"password\" type=\"password\" autocomplete=\"off\" required>\
          <p class=\"hint\">Fastmail, Nextcloud, Radicale and most CalDAV servers work; prefer an app password where your server offers one.</p>\
-         <button type=\"submit\" class=\"primary\">Connect</button></form></details>\
-         <details class=\"card provider\" id=\"connect-ics\"><summary>Subscribe to a calendar feed (ICS)</summary>\
          <label class=\"switch\"><input id=\"caldav-insecure\" name=\"allow_insecure\" type=\"checkbox\" value=\"true\" aria-describedby=\"caldav-insecure-hint\"> Allow an unencrypted connection (http://)</label>\
          <p class=\"hint\" id=\"caldav-insecure-hint\">Only for a server that has no https:// address: the password and your events are then sent \
          readable by anyone on the network path. Never tick this for a server on the internet.</p>\
+         <button type=\"submit\" class=\"primary\">Connect</button></form></details>\
+         <details class=\"card provider\" id=\"connect-ics\"><summary>Subscribe to a calendar feed (ICS)</summary>\
          <form method=\"post\" action=\"/settings/ics\" class=\"stack\">{csrf}\
          <label for=\"ics-url\">Feed URL</label>\
          <input id=\"ics-url\" name=\"url\" type=\"text\" inputmode=\"url\" placeholder=\"https://example.com/calendar.ics or webcal://…\" required>\
@@ -750,12 +750,12 @@ pub struct CaldavForm {
     username: String,
     #[serde(default)]
     password: String,
-}
-
-/// `POST /settings/caldav`.
     /// The checkbox: present (`true`) when ticked.
     #[serde(default)]
     allow_insecure: Option<String>,
+}
+
+/// `POST /settings/caldav`.
 pub async fn connect_caldav(
     State(state): State<AppState>,
     session: WebSession,
