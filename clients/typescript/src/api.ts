@@ -59,6 +59,14 @@ export type Waiting = Schemas["WaitingJson"];
 /** `apply` (remove the held events) or `reject` (keep them). */
 export type RemovalDecision = Schemas["RemovalDecisionJson"];
 export type ErrorBody = Schemas["ErrorBody"];
+/** The caller's own settings (`GET /api/me/`). */
+export type Me = Schemas["MeJson"];
+/** Changes to the caller's settings: `email` (null or `""` clears it), `timezone`. */
+export type MePatch = Schemas["MePatchJson"];
+/** An API token as listed: never the token itself. */
+export type ApiToken = Schemas["ApiTokenJson"];
+/** A token just created: the only answer that carries `token`. */
+export type CreatedApiToken = Schemas["CreatedApiTokenJson"];
 
 type UpcomingQuery = QueryParams<"/api/calendar/events/upcoming/", "get">;
 type RangeQuery = QueryParams<"/api/calendar/events/", "get">;
@@ -73,6 +81,15 @@ export interface CaldavCredentials {
   serverUrl: CaldavBody["server_url"];
   username: CaldavBody["username"];
   password: CaldavBody["password"];
+}
+
+type NewTokenBody = RequestJson<"/api/tokens/", "post">;
+
+/** `createApiToken` input: the request body's fields in camelCase. */
+export interface NewApiToken {
+  name: NewTokenBody["name"];
+  /** Days until it expires (1 to 3650); absent: it does not expire (or, made with a token, expires with that token). */
+  expiresInDays?: NonNullable<NewTokenBody["expires_in_days"]>;
 }
 
 /** `subscribeIcs` input. */
@@ -208,6 +225,23 @@ export interface CalsyncClient {
   getUpcomingEvents(query?: UpcomingQuery): Promise<ResponseJson<"/api/calendar/events/upcoming/", "get">>;
   /** Occurrences overlapping [start, end). */
   getEvents(range: EventRange): Promise<ResponseJson<"/api/calendar/events/", "get">>;
+  /** The caller's own settings: username, email (where reminders go) and time zone. */
+  getMe(): Promise<ResponseJson<"/api/me/", "get">>;
+  /**
+   * Changes the caller's email and/or time zone (absent fields stay). Fails with
+   * 422 `invalid_email` or `invalid_timezone`, and then changes neither.
+   */
+  updateMe(patch: MePatch): Promise<ResponseJson<"/api/me/", "patch">>;
+  /** The caller's API tokens, newest first, expired ones included (never the tokens themselves). */
+  getApiTokens(): Promise<ResponseJson<"/api/tokens/", "get">>;
+  /**
+   * Creates an API token; the answer's `token` is the only time it is shown.
+   * Made with a token (`options.token`), the new one is its child: it expires no
+   * later than it and is revoked with it.
+   */
+  createApiToken(token: NewApiToken): Promise<ResponseJson<"/api/tokens/", "post">>;
+  /** Revokes one of the caller's API tokens (and those made with it); 404 `not_found` if it is not theirs. */
+  revokeApiToken(id: PathParams<"/api/tokens/{id}/", "delete">["id"]): Promise<void>;
   /** Live change notifications for the caller (Server-Sent Events). */
   subscribeToChanges(onChange: (change: ChangeEvent) => void, options?: SubscribeOptions): ChangeSubscription;
 }
@@ -425,6 +459,18 @@ export function createCalsyncClient(options: CalsyncClientOptions = {}): Calsync
       json("POST", `/api/calendar/calendars/${encodeURIComponent(calendarId)}/removals/`, {
         body: { decision } satisfies RequestJson<"/api/calendar/calendars/{id}/removals/", "post">,
       }),
+    getMe: () => json("GET", "/api/me/"),
+    updateMe: (patch) => json("PATCH", "/api/me/", { body: patch }),
+    getApiTokens: () => json("GET", "/api/tokens/"),
+    createApiToken: ({ name, expiresInDays }) =>
+      json("POST", "/api/tokens/", {
+        body: (expiresInDays === undefined
+          ? { name }
+          : { name, expires_in_days: expiresInDays }) satisfies NewTokenBody,
+      }),
+    revokeApiToken: async (id) => {
+      await json<unknown>("DELETE", `/api/tokens/${encodeURIComponent(id)}/`);
+    },
     getUpcomingEvents: (query = {}) => json("GET", "/api/calendar/events/upcoming/", { query: queryOf(query) }),
     getEvents: (range) => json("GET", "/api/calendar/events/", { query: queryOf(range) }),
     subscribeToChanges,
@@ -506,5 +552,12 @@ export const decideRemovals: CalsyncClient["decideRemovals"] = (...args) =>
 export const getUpcomingEvents: CalsyncClient["getUpcomingEvents"] = (...args) =>
   getDefaultClient().getUpcomingEvents(...args);
 export const getEvents: CalsyncClient["getEvents"] = (...args) => getDefaultClient().getEvents(...args);
+export const getMe: CalsyncClient["getMe"] = (...args) => getDefaultClient().getMe(...args);
+export const updateMe: CalsyncClient["updateMe"] = (...args) => getDefaultClient().updateMe(...args);
+export const getApiTokens: CalsyncClient["getApiTokens"] = (...args) => getDefaultClient().getApiTokens(...args);
+export const createApiToken: CalsyncClient["createApiToken"] = (...args) =>
+  getDefaultClient().createApiToken(...args);
+export const revokeApiToken: CalsyncClient["revokeApiToken"] = (...args) =>
+  getDefaultClient().revokeApiToken(...args);
 export const subscribeToChanges: CalsyncClient["subscribeToChanges"] = (...args) =>
   getDefaultClient().subscribeToChanges(...args);

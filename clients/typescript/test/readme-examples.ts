@@ -7,15 +7,20 @@ import {
   configure,
   connectCaldav,
   connectGoogleCalendar,
+  createApiToken,
   createCalsyncClient,
   decideRemovals,
   disconnectCalendar,
   getCalendarConnections,
+  getApiTokens,
   getEvents,
+  getMe,
   getUpcomingEvents,
+  revokeApiToken,
   subscribeIcs,
   syncCalendar,
   updateCalendar,
+  updateMe,
   type ChangeEvent,
 } from "@calsync/client";
 
@@ -45,6 +50,14 @@ export async function browser(username: string, password: string): Promise<void>
   }
   await connectCaldav({ serverUrl: "https://caldav.icloud.com", username, password });
   await subscribeIcs({ url: "webcal://example.com/holidays.ics", name: "Holidays" });
+  const me = await getMe();
+  await updateMe({ email: "carol@example.com", timezone: "Europe/Berlin" });
+  await updateMe({ email: null }); // no more reminders by email
+  const { token, expires_at } = await createApiToken({ name: "backup script", expiresInDays: 90 });
+  for (const listed of await getApiTokens()) {
+    if (listed.expired) await revokeApiToken(listed.id);
+  }
+  console.log(me.timezone, token, expires_at);
   configure({ csrfToken: () => "token" });
   console.log(events.map((e) => e.title), march.length);
 }
