@@ -4,8 +4,11 @@
 //!
 //! - `layout`: the frame, static assets, CSP; `html`: escaping and markup;
 //! - `forms`: page-answering extractors, CSRF field check, flash messages;
-//! - `login`, `dashboard`, `settings`: the pages; `connect`: CalDAV/ICS forms.
+//! - `login`, `dashboard`, `settings`: the pages; `connect`: CalDAV/ICS forms;
+//!   `account`: Settings' account sections (email, API tokens, password,
+//!   deleting the account) and their forms.
 
+mod account;
 mod connect;
 mod dashboard;
 mod forms;
@@ -61,6 +64,20 @@ pub fn routes() -> Router<AppState> {
             to_settings().post(settings::connect_caldav),
         )
         .route("/settings/ics", to_settings().post(settings::subscribe_ics))
+        .route("/settings/email", to_settings().post(account::set_email))
+        .route("/settings/tokens", to_settings().post(account::create_token))
+        .route(
+            "/settings/tokens/{id}/revoke",
+            to_settings().post(account::revoke_token),
+        )
+        .route(
+            "/settings/password",
+            to_settings().post(account::change_password),
+        )
+        .route(
+            "/settings/delete-account",
+            to_settings().post(account::delete_account),
+        )
         .route("/login", get(login::login_form).post(login::login))
         .route(
             "/logout",

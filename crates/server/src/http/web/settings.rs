@@ -1,8 +1,10 @@
 //! `GET /settings` ("Calendar Integration": connections, their calendars,
 //! when they sync next, removals held for the user's decision, and how to
-//! connect more; the time zone) and the forms it posts. Every form
-//! works without JavaScript (POST + CSRF field, then 303 back here with a
-//! flash message) and calls the same service code as its JSON API twin.
+//! connect more; the time zone; then the account sections of `account`:
+//! email, API tokens, password, deleting the account) and the forms it
+//! posts. Every form works without JavaScript (POST + CSRF field, then 303
+//! back here with a flash message) and calls the same service code as its
+//! JSON API twin.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -525,10 +527,11 @@ pub async fn settings(
             .map(|c| connection_html(c, &user.csrf_token, now, &tz))
             .collect()
     };
+    let account = super::account::sections(&state, &user, now, &tz).await?;
     let main = format!(
         "<div class=\"page-head\"><h1>Settings</h1></div>\
          <section aria-labelledby=\"integration-title\"><h2 id=\"integration-title\">Calendar Integration</h2>\
-         <div id=\"live\" data-live=\"settings\">{list}</div></section>{}{}",
+         <div id=\"live\" data-live=\"settings\">{list}</div></section>{}{}{account}",
         connect_html(&state, &user.csrf_token),
         timezone_html(&profile.timezone, &user.csrf_token)
     );
