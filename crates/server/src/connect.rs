@@ -57,6 +57,8 @@ pub enum ConnectError {
          so start connecting again"
     )]
     ExchangeFailed(String),
+    #[error(transparent)]
+    Quota(#[from] crate::quotas::QuotaExceeded),
     #[error("the provider refused: {0}")]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -76,6 +78,7 @@ impl ConnectError {
             Self::WrongPassword => "wrong_credentials",
             Self::InsecureUrl => "insecure_url",
             Self::ExchangeFailed(_) => "exchange_failed",
+            Self::Quota(_) => "rate_limited",
             Self::Provider(_) => "provider_error",
             Self::Store(_) => "internal",
         }

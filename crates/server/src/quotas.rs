@@ -15,7 +15,12 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use crate::http::error::AppError;
+/// The user used up their quota of an action for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many requests of this kind; try again in {retry_after_secs} seconds")]
+pub struct QuotaExceeded {
+    pub retry_after_secs: u64,
+}
 
 /// Something a user may do a limited number of times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,7 +75,7 @@ impl Default for Quotas {
 
 impl Quotas {
     /// Takes one of the user's `action`s, or says when to come back.
-    pub fn take(&self, user: UserId, action: Action) -> Result<(), AppError> {
+    pub fn take(&self, user: UserId, action: Action) -> Result<(), QuotaExceeded> {
         let limiter = match action {
             Action::ManualSync => &self.sync,
             Action::Connect => &self.connect,
@@ -81,7 +86,7 @@ impl Quotas {
         }
         limiter.check_key(&user).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            AppError::RateLimited {
+            QuotaExceeded {
                 retry_after_secs: wait.as_secs().max(1),
             }
         })
@@ -89,6 +94,7 @@ impl Quotas {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -99,12 +105,8 @@ mod tests {
         for _ in 0..10 {
             assert!(quotas.take(alice, Action::Connect).is_ok());
         }
-        match quotas.take(alice, Action::Connect) {
-            Err(AppError::RateLimited { retry_after_secs }) => {
-                assert!((1..=10).contains(&retry_after_secs));
-            }
-            other => panic!("expected a 429, got {other:?}"),
-        }
+        let refused = quotas.take(alice, Action::Connect).unwrap_err();
+        assert!((1..=10).contains(&refused.retry_after_secs), "{refused}");
         assert!(quotas.take(bob, Action::Connect).is_ok(), "bob has his own");
         assert!(
             quotas.take(alice, Action::ManualSync).is_ok(),

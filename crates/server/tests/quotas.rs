@@ -1,5 +1,5 @@
-//! Per-user quotas: a loop against "Sync now" or the range query is answered
-//! 429 with `Retry-After`, for that user only.
+//! Per-user quotas: a loop against "Sync now", the range query or connecting
+//! is answered 429 with `Retry-After`, for that user only.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -46,4 +46,17 @@ async fn loops_against_costly_requests_get_429_for_that_user_only(kind: BackendK
     assert!(statuses[..120].iter().all(|s| *s == 200), "{statuses:?}");
     assert!(statuses[120..].contains(&429), "{statuses:?}");
     assert_eq!(app.get(range, &alice).send().await.unwrap().status(), 200);
+
+    // Each connect makes the server fetch for the user: ten, then a wait.
+    let subscribe = |token: &str| {
+        app.post("/api/calendar/ics/subscribe/", token)
+            .json(&serde_json::json!({"url": "not a feed address"}))
+            .send()
+    };
+    for _ in 0..10 {
+        assert_eq!(subscribe(&mallory).await.unwrap().status(), 422);
+    }
+    let (status, body) = json(subscribe(&mallory).await.unwrap()).await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "rate_limited"));
+    assert_eq!(subscribe(&alice).await.unwrap().status(), 422);
 }

@@ -75,6 +75,7 @@ pub async fn connect_caldav(
     user: UserId,
     credentials: CaldavCredentials,
 ) -> Result<ConnectionId, ConnectError> {
+    state.quotas.take(user, crate::quotas::Action::Connect)?;
     let username = credentials.username.trim();
     if username.is_empty() || username.len() > 256 {
         return Err(ConnectError::Invalid("enter the account's username"));

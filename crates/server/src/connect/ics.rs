@@ -81,6 +81,7 @@ pub async fn subscribe_ics(
     user: UserId,
     feed: IcsFeed,
 ) -> Result<ConnectionId, ConnectError> {
+    state.quotas.take(user, crate::quotas::Action::Connect)?;
     use secrecy::ExposeSecret as _;
 
     let client = &state.providers.ics;

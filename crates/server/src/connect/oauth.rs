@@ -22,6 +22,7 @@ pub async fn start_oauth(
     user: UserId,
     provider: Provider,
 ) -> Result<String, ConnectError> {
+    state.quotas.take(user, crate::quotas::Action::Connect)?;
     let api = state.providers.oauth(provider)?;
     let flow_state = random_state()?;
     let pkce = Pkce::generate()?;

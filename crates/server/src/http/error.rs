@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::accounts::AccountError;
 use crate::connect::ConnectError;
+use crate::quotas::QuotaExceeded;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -64,10 +65,19 @@ pub enum AppError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<QuotaExceeded> for AppError {
+    fn from(err: QuotaExceeded) -> Self {
+        Self::RateLimited {
+            retry_after_secs: err.retry_after_secs,
+        }
+    }
+}
+
 impl From<ConnectError> for AppError {
     fn from(err: ConnectError) -> Self {
         use calsync_providers::ProviderError;
         match err {
+            ConnectError::Quota(quota) => quota.into(),
             ConnectError::NotConfigured(missing) => {
                 Self::ProviderNotConfigured(missing.name, missing.settings)
             }
