@@ -269,7 +269,12 @@ impl Config {
                 None => Duration::from_secs(300),
             },
             sync_concurrency: match a.sync_concurrency {
-                Some(0) => return Err(invalid("CALSYNC_SYNC_CONCURRENCY", "must be at least 1".to_owned())),
+                Some(0) => {
+                    return Err(invalid(
+                        "CALSYNC_SYNC_CONCURRENCY",
+                        "must be at least 1".to_owned(),
+                    ))
+                }
                 Some(n) => usize::try_from(n.min(1024)).unwrap_or(1024),
                 None => 32,
             },

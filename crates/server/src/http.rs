@@ -67,7 +67,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/calendar", api)
         .route("/api/me/", get(api::me::get).patch(api::me::patch))
-        .route("/api/tokens/", get(api::tokens::list).post(api::tokens::create))
+        .route(
+            "/api/tokens/",
+            get(api::tokens::list).post(api::tokens::create),
+        )
         .route("/api/tokens/{id}/", delete(api::tokens::revoke))
         .route("/api/openapi.json", get(openapi_json))
         .route("/healthz", get(ops::healthz))

@@ -309,7 +309,11 @@ async fn users_get_404_for_each_others_ids(kind: BackendKind) {
     // worker holds has run out by then.
     let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
     let claim = store
-        .claim_due_connection(later, later + jiff::SignedDuration::from_mins(2), Default::default())
+        .claim_due_connection(
+            later,
+            later + jiff::SignedDuration::from_mins(2),
+            Default::default(),
+        )
         .await
         .unwrap()
         .expect("the connection is due");

@@ -198,7 +198,8 @@ impl From<StoreError> for AppError {
             StoreError::NotFound => Self::NotFound("resource"),
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
             StoreError::NothingHeld => Self::Conflict(
-                "nothing is held on this calendar: its removals were already applied or kept".to_owned(),
+                "nothing is held on this calendar: its removals were already applied or kept"
+                    .to_owned(),
             ),
             err if err.is_unavailable() => Self::Unavailable,
             other => Self::Internal(Box::new(other)),

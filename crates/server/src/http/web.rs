@@ -65,7 +65,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/settings/ics", to_settings().post(settings::subscribe_ics))
         .route("/settings/email", to_settings().post(account::set_email))
-        .route("/settings/tokens", to_settings().post(account::create_token))
+        .route(
+            "/settings/tokens",
+            to_settings().post(account::create_token),
+        )
         .route(
             "/settings/tokens/{id}/revoke",
             to_settings().post(account::revoke_token),
