@@ -1,6 +1,7 @@
 //! `POST /api/calendar/sync/`: a manual sync of one connection or all of them.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use calsync_core::model::ConnectionId;
@@ -32,8 +33,14 @@ pub struct SyncStarted {
 pub async fn start(
     State(state): State<AppState>,
     user: ApiUser,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SyncStarted>), AppError> {
+    // Axum's own rejection of a body over the limit is plain text; every
+    // API error is the JSON envelope.
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge(crate::http::BODY_LIMIT),
+        _ => AppError::bad_request("bad_body", rejection.body_text()),
+    })?;
     let request: SyncRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SyncRequest::default()
     } else {
