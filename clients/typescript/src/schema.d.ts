@@ -399,7 +399,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics. */
+        /**
+         * Prometheus metrics; with `CALSYNC_METRICS_TOKEN` set, only for
+         *     `Authorization: Bearer <that token>`.
+         */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -1642,6 +1645,14 @@ export interface operations {
                 };
                 content: {
                     "text/plain; version=0.0.4": string;
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

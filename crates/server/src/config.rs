@@ -60,6 +60,12 @@ pub struct ConfigArgs {
     /// X-Forwarded-For / Forwarded names the client; empty: the TCP peer is the client.
     #[arg(long, env = "CALSYNC_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+    /// A bearer token `/metrics` asks for; unset, `/metrics` is open (keep
+    /// it off the public listener then). `CALSYNC_METRICS_TOKEN` or the
+    /// file only: no flag.
+    #[arg(skip)]
+    #[serde(default, deserialize_with = "secret")]
+    pub metrics_token: Option<SecretString>,
 }
 
 fn secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
@@ -77,6 +83,7 @@ fn secrets_from_env() -> ConfigArgs {
     };
     ConfigArgs {
         encryption_key: var("CALSYNC_ENCRYPTION_KEY"),
+        metrics_token: var("CALSYNC_METRICS_TOKEN"),
         google: GoogleArgs {
             client_secret: var("CALSYNC_GOOGLE_CLIENT_SECRET"),
             ..GoogleArgs::default()
@@ -232,6 +239,8 @@ pub struct Config {
     pub allow_private_addresses: bool,
     /// Peers whose forwarding headers are believed (`http::client_addr`).
     pub trusted_proxies: Vec<IpNet>,
+    /// What `/metrics` asks for as a bearer token, when set.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Config {
@@ -283,6 +292,7 @@ impl Config {
             allow_private_addresses: a.allow_private_addresses.unwrap_or(false),
             trusted_proxies: parse_trusted_proxies(a.trusted_proxies.as_deref().unwrap_or(""))
                 .map_err(|reason| invalid("CALSYNC_TRUSTED_PROXIES", reason))?,
+            metrics_token: a.metrics_token,
         })
     }
 
@@ -321,6 +331,7 @@ impl ConfigArgs {
                 .allow_private_addresses
                 .or(fallback.allow_private_addresses),
             trusted_proxies: self.trusted_proxies.or(fallback.trusted_proxies),
+            metrics_token: self.metrics_token.or(fallback.metrics_token),
         }
     }
 }
@@ -418,6 +429,7 @@ const FILE_KEYS: &[&str] = &[
     "database_url",
     "data_dir",
     "encryption_key",
+    "metrics_token",
     "sync_interval",
     "sync_concurrency",
     "allow_private_addresses",

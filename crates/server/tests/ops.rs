@@ -224,3 +224,29 @@ async fn a_running_server_is_ready_and_its_metrics_show_the_sync_engine(kind: Ba
     assert!(!text.contains("BREW"), "{text}");
     assert!(text.contains("method=\"OTHER\""), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_ask_for_the_token_when_one_is_set() {
+    let app = TestApp::start_with(
+        BackendKind::Sqlite,
+        &[("CALSYNC_METRICS_TOKEN", "scrape-7f3a9c1e2b8d")],
+    )
+    .await
+    .expect("the test server");
+    let scrape = |token: Option<&str>| {
+        let request = app.http.get(app.url("/metrics"));
+        match token {
+            Some(token) => request.bearer_auth(token).send(),
+            None => request.send(),
+        }
+    };
+    assert_eq!(scrape(None).await.unwrap().status(), 401);
+    assert_eq!(scrape(Some("scrape-guess")).await.unwrap().status(), 401);
+    let allowed = scrape(Some("scrape-7f3a9c1e2b8d")).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert!(allowed
+        .text()
+        .await
+        .unwrap()
+        .contains("calsync_sync_worker_up"));
+}

@@ -517,7 +517,7 @@ async fn migrations_run_once(kind: BackendKind) {
         )
         .await
         .as_deref(),
-        Some("2")
+        Some("3")
     );
     store.ping().await.unwrap();
 }

@@ -1,13 +1,16 @@
 //! Operations endpoints: `/healthz` (the process answers), `/readyz` (the
 //! database answers and the sync worker runs) and `/metrics` (Prometheus
-//! text, with the sync backlog read from the database).
+//! text, with the sync backlog read from the database; behind a bearer token
+//! when `CALSYNC_METRICS_TOKEN` is set).
 
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
+use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 
 use crate::http::error::{AppError, ErrorBody};
@@ -45,10 +48,29 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, AppEr
     Ok(Json(Health { status: "ok" }))
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics; with `CALSYNC_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <that token>`.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String),
+        (status = 401, body = ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let matches: bool = given
+            .as_bytes()
+            .ct_eq(expected.expose_secret().as_bytes())
+            .into();
+        if !matches {
+            return Err(AppError::Unauthenticated);
+        }
+    }
     let now = state.clock.now();
     let backlog = match tokio::time::timeout(BACKLOG_TIMEOUT, state.store.sync_backlog(now)).await {
         Ok(Ok(backlog)) => Some(backlog),
@@ -61,7 +83,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             None
         }
     };
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
@@ -69,7 +91,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state
             .metrics
             .render_with_backlog(backlog.as_ref().map(|b| (b, now))),
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -102,7 +124,7 @@ mod tests {
     }
 
     async fn metrics_text(state: &AppState) -> String {
-        let response = metrics(State(state.clone())).await.into_response();
+        let response = metrics(State(state.clone()), HeaderMap::new()).await.into_response();
         assert_eq!(response.status(), StatusCode::OK);
         let body = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
