@@ -230,6 +230,7 @@ impl HttpClient {
     /// [`check_url`] when this client restricts addresses, else nothing:
     /// for callers that follow redirects themselves, before each hop.
     pub fn guard_url(&self, url: &reqwest::Url) -> Result<(), ProviderError> {
+        check_host_syntax(url)?;
         if self.config.restrict_addresses {
             check_url(url)?;
         }
@@ -458,6 +459,24 @@ pub fn check_url(url: &reqwest::Url) -> Result<(), ProviderError> {
     }
 }
 
+/// Refuses a host name that is no DNS name: the URL parser lets through
+/// characters such as `"`, `'` or `{` in a host, which the HTTP stack then
+/// rejects as a network failure; a user who typed one gets told so instead.
+/// Names come punycoded from the parser, so ASCII letters, digits, `-`,
+/// `_` and `.` are all a real name has.
+fn check_host_syntax(url: &reqwest::Url) -> Result<(), ProviderError> {
+    let valid = |name: &str| {
+        name.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    match url.domain() {
+        Some(name) if !valid(name) => Err(ProviderError::Setup(
+            "the address's host is not a valid host name".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Names that only mean something inside a network, whatever DNS says:
 /// `localhost` and `*.localhost` (RFC 6761 §6.3), `*.internal` (reserved
 /// for private use, ICANN 2024; cloud metadata services such as
@@ -652,6 +671,32 @@ fn jitter_unit() -> f64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_that_are_no_dns_names_are_refused_before_sending() {
+        for bad in [
+            "https://a\"b.example/",
+            "https://a{b}.example/x",
+            "https://a'b.example/",
+        ] {
+            let url = reqwest::Url::parse(bad).unwrap();
+            assert!(
+                matches!(check_host_syntax(&url), Err(ProviderError::Setup(_))),
+                "{bad}"
+            );
+        }
+        for good in [
+            "https://caldav.icloud.com/",
+            "https://xn--bcher-kva.example/",
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+        ] {
+            assert!(
+                check_host_syntax(&reqwest::Url::parse(good).unwrap()).is_ok(),
+                "{good}"
+            );
+        }
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
