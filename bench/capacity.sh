@@ -68,7 +68,7 @@ else
     if [ -n "$(git status --porcelain -- crates bench/sync-bench Cargo.toml Cargo.lock)" ]; then
         echo "note: the working tree has uncommitted changes; measuring HEAD ($commit) without them" >&2
     fi
-    work="${TMPDIR:-/tmp}/calsync-capacity-$commit"
+    work="${TMPDIR:-/tmp}/cs-capacity-$commit"
     rm -rf "$work/src"
     mkdir -p "$work/src" "$work/bin"
     git archive HEAD | tar -x -C "$work/src"
@@ -76,10 +76,13 @@ else
     echo "== release build of $commit (calsync + sync-bench) into $target"
     started=$(date +%s)
     (cd "$work/src" && CARGO_TARGET_DIR="$target" cargo build --release --quiet -p calsync-server -p calsync-sync-bench)
-    cp "$target/release/calsync" "$target/release/sync-bench" "$work/bin/"
+    # Copied under other names: a `pkill calsync` or `killall calsync` of
+    # another session on a shared machine would otherwise end the run.
+    cp "$target/release/calsync" "$work/bin/cs-capacity"
+    cp "$target/release/sync-bench" "$work/bin/cs-capacity-bench"
     echo "   built in $(( $(date +%s) - started )) s"
-    calsync="$work/bin/calsync"
-    bench="$work/bin/sync-bench"
+    calsync="$work/bin/cs-capacity"
+    bench="$work/bin/cs-capacity-bench"
 fi
 
 for run in "${runs[@]}"; do

@@ -280,6 +280,36 @@ fn proc_of(pid: u32) -> Option<Proc> {
     })
 }
 
+/// False once the process has exited (gone, or a zombie not yet reaped).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().next().map(|x| x != "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// Fails with the end of its log if an instance has exited.
+fn check_alive(serves: &[Serve]) -> Result<()> {
+    for (i, s) in serves.iter().enumerate() {
+        if !alive(s.pid()) {
+            let tail = s
+                .log
+                .lock()
+                .map(|l| l[l.len().saturating_sub(40)..].join("\n"))
+                .unwrap_or_default();
+            bail!(
+                "instance {i} (pid {}) exited during the run (another session's \
+                 `pkill calsync`?); its log ends:\n{tail}",
+                s.pid()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// CPU ms of the PostgreSQL backends serving database `name` (by their
 /// process title `postgres: … name …`). Backends that ended are not counted.
 fn postgres_cpu(name: &str) -> (u64, usize) {
@@ -308,6 +338,29 @@ fn postgres_cpu(name: &str) -> (u64, usize) {
         }
     }
     (total, n)
+}
+
+/// `pg_stat_database` counters of database `name`: commits, rollbacks,
+/// rows inserted, updated, deleted, fetched, returned.
+fn pg_stats(admin_url: &str, name: &str) -> Option<Vec<i64>> {
+    let out = std::process::Command::new("psql")
+        .args([
+            admin_url,
+            "-Atc",
+            &format!(
+                "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted, \
+                 tup_fetched, tup_returned FROM pg_stat_database WHERE datname = '{name}'"
+            ),
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Vec<i64> = text
+        .trim()
+        .split('|')
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    (v.len() == 7).then_some(v)
 }
 
 /// Busy and total jiffies of the whole machine (`/proc/stat`).
@@ -1041,7 +1094,11 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
             }
         });
     }
-    tokio::time::sleep(Duration::from_secs(c.settle)).await;
+    let settle_end = Instant::now() + Duration::from_secs(c.settle);
+    while Instant::now() < settle_end {
+        check_alive(&serves)?;
+        tokio::time::sleep(Duration::from_secs(1).min(settle_end - Instant::now())).await;
+    }
 
     // The window.
     let pg_name = db.pg_name.clone();
@@ -1056,6 +1113,9 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let cpu0 = cpu_at(&serves);
     let me0 = proc_of(me).unwrap_or_default();
     let pg0 = pg_name.as_deref().map(postgres_cpu);
+    let stats0 = pg_name
+        .as_deref()
+        .and_then(|n| pg_stats(&args.postgres_url, n));
     let machine0 = machine_cpu();
     let changes0 = changes.load(Relaxed);
     let sweeps0 = sweeps.load(Relaxed);
@@ -1084,6 +1144,10 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let mut next_note = Instant::now() + Duration::from_secs(60);
     while w0.elapsed() < Duration::from_secs(c.duration) {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Err(e) = check_alive(&serves) {
+            stop.store(true, Relaxed);
+            return Err(e);
+        }
         if Instant::now() >= next_note {
             next_note += Duration::from_secs(60);
             let last = samples.lock().ok().and_then(|v| v.last().copied());
@@ -1106,6 +1170,9 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let cpu1 = cpu_at(&serves);
     let me1 = proc_of(me).unwrap_or_default();
     let pg1 = pg_name.as_deref().map(postgres_cpu);
+    let stats1 = pg_name
+        .as_deref()
+        .and_then(|n| pg_stats(&args.postgres_url, n));
     let machine1 = machine_cpu();
     let changes_made = changes.load(Relaxed) - changes0;
     let sweeps_made = sweeps.load(Relaxed) - sweeps0;
@@ -1310,13 +1377,14 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
             .collect();
         for w in later.windows(2) {
             let gap = (w[1] - w[0]) as f64 / 1e3;
-            if w[0] < restart_at && w[1] >= restart_at {
+            let close = gap < interval as f64 / 2.0;
+            if close && w[0] < restart_at && w[1] >= restart_at {
                 // A round the stopping set-up process gave back, run again.
                 cut += 1;
                 continue;
             }
             min_gap = min_gap.min(gap);
-            if gap < interval as f64 / 2.0 {
+            if close {
                 doubles += 1;
                 if double_examples.len() < 5 {
                     double_examples.push(format!("{} {:.1} s apart", email(j), gap));
@@ -1412,6 +1480,34 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
         "changes made at the emulator in the window",
         changes_made,
     );
+    if let (Some(a), Some(b)) = (&stats0, &stats1) {
+        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| (y - x) as f64).collect();
+        let per_round = |v: f64| v / starts_in_window.max(1) as f64;
+        figures.add(
+            S,
+            backend,
+            "PostgreSQL (pg_stat_database) per round: commits, rows inserted / updated / deleted / fetched / returned",
+            format!(
+                "{:.1} commits ({:.0}/s, {:.0} rollbacks in all); rows {:.1} / {:.1} / {:.1} / {:.0} / {:.0}",
+                per_round(d[0]),
+                d[0] / window_s,
+                d[1],
+                per_round(d[2]),
+                per_round(d[3]),
+                per_round(d[4]),
+                per_round(d[5]),
+                per_round(d[6])
+            ),
+        );
+    }
+    if pg_name.is_none() {
+        figures.add(
+            S,
+            backend,
+            "SQLite data folder at the end (database + WAL)",
+            mib(db.file_bytes() / 1024),
+        );
+    }
 
     // Lag.
     let seen = std::mem::take(&mut *seen.lock().map_err(|_| anyhow!("poisoned"))?);
