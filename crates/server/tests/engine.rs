@@ -983,6 +983,31 @@ fn warnings(logs: &[String], n: usize) -> String {
     )
 }
 
+/// The instances' warnings and errors by message (fields left out), counted.
+fn warning_counts(logs: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in logs.iter().flat_map(|l| l.lines()) {
+        let Some(at) = line.find(" WARN ").or_else(|| line.find(" ERROR ")) else {
+            continue;
+        };
+        let rest = &line[at..];
+        let message = rest.split_once(": ").map_or(rest, |(_, m)| m);
+        // Fields follow the message as ` key=value`.
+        let end = message
+            .match_indices(' ')
+            .map(|(i, _)| i)
+            .find(|&i| {
+                let word = message[i + 1..].split(' ').next().unwrap_or("");
+                word.split_once('=').is_some_and(|(key, _)| {
+                    !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+            })
+            .unwrap_or(message.len());
+        *counts.entry(message[..end].to_owned()).or_default() += 1;
+    }
+    counts
+}
+
 /// Held on every Calendar API request in the first test, so rounds take a while.
 const DELAY_MS: u64 = 200;
 /// Clock granularity slack for the in-flight check (the log has milliseconds).
@@ -1153,6 +1178,8 @@ async fn lease_fencing_two_instances_never_overlap_rounds_of_one_connection() {
         world.changes,
         settled.as_ref().map_err(|_| "no")
     );
+    let logs: Vec<String> = apps.iter().map(TestApp::log_text).collect();
+    eprintln!("warnings: {:?}", warning_counts(&logs));
     for (account, report) in &reports {
         eprintln!(
             "{account}: {} rounds, {} requests, closest completions {:?} ms apart",
@@ -1400,14 +1427,11 @@ async fn chaos_three_instances_killed_at_random_converge() {
            ORDER BY a.id LIMIT 20) found",
     )
     .await;
-    let lease_lost = logs
-        .iter()
-        .map(|l| l.matches("lost the sync lease").count())
-        .sum::<usize>();
+    let warned = warning_counts(&logs);
     eprintln!(
         "chaos {chaos:?}: {kills} kills, {accepted}/{sent} Sync now presses accepted, changes {:?} (last at {last_change}); \
          settled {:?} after the changes stopped; sync runs {all_runs} ({unfinished} cut by a kill, {failed} failed); \
-         'lost the sync lease' {lease_lost} times; {} provider requests of {} accounts checked, closest completions of one account {closest:?} ms apart; \
+         warnings {warned:?}; {} provider requests of {} accounts checked, closest completions of one account {closest:?} ms apart; \
          {} occurrences compared; whole test {:?}",
         world.changes,
         settle_began.elapsed(),
