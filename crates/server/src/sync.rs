@@ -509,6 +509,18 @@ impl SyncEngine {
                     cursor = None;
                     continue;
                 }
+                // A stored page token can go stale while its round waits
+                // (an instance died mid-round and its lease ran out); a
+                // provider refusing it would otherwise fail every retry.
+                Err(SyncError::Provider(ProviderError::Provider {
+                    status: 400 | 404 | 410,
+                    ..
+                })) if !restarted && matches!(request, EventsCursor::Page(_)) => {
+                    tracing::info!(calendar = %calendar, "the page token was refused; starting the round over");
+                    restarted = true;
+                    cursor = None;
+                    continue;
+                }
                 other => other?,
             };
             // A feed is a snapshot: a changed one lists everything again,
