@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use support::feeds::{feed_server, feed_with};
 use support::google::GoogleApp;
-use support::{error_code, json, TestApp, PASSWORD};
+use support::{error_code, json, post_and_follow, TestApp, PASSWORD};
 
 on_both_backends!(
     caldav_over_plain_http_needs_consent,
@@ -55,34 +55,6 @@ async fn connections(app: &TestApp, token: &str) -> Vec<Value> {
     .await;
     assert_eq!(status, 200, "{list}");
     list.as_array().unwrap().clone()
-}
-
-/// Posts a Settings form and returns the page it leads to (with its flash).
-async fn post_and_follow(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> String {
-    let response = app
-        .http
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("origin", "http://localhost:8000")
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "{path}");
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let flash = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("calsync_flash="))
-        .unwrap_or_default();
-    page(
-        app,
-        &format!("{cookie}; {flash}"),
-        location.split('#').next().unwrap(),
-    )
-    .await
 }
 
 async fn page(app: &TestApp, cookie: &str, path: &str) -> String {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use calsync_store::BackendKind;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
-use support::{error_code, json, TestApp};
+use support::{error_code, json, post_and_follow, TestApp};
 
 on_both_backends!(
     removals_need_a_hold_and_a_valid_decision,
@@ -220,38 +220,6 @@ async fn settings(app: &TestApp, cookie: &str) -> String {
         .unwrap();
     assert_eq!(response.status(), 200);
     response.text().await.unwrap()
-}
-
-/// Posts a page form as a browser without JavaScript would and follows the
-/// 303 with the flash cookie it set; returns the page it leads to.
-async fn post_and_follow(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> String {
-    let response = app
-        .http
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("origin", "http://localhost:8000")
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "{path}");
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let flash = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("calsync_flash="))
-        .unwrap_or_default();
-    app.http
-        .get(app.url(location.split('#').next().unwrap()))
-        .header("cookie", format!("{cookie}; {flash}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The paragraph of the page with `id`, for messages about one element.

@@ -396,3 +396,41 @@ pub fn error_code(body: &serde_json::Value) -> String {
     );
     code.to_owned()
 }
+
+/// Posts a page form as a browser without JavaScript would (same origin,
+/// session cookie) and follows the 303 with the flash cookie it set; returns
+/// the page it leads to.
+pub async fn post_and_follow(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> String {
+    let response = app
+        .http
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("origin", "http://localhost:8000")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "{path}");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let flash = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("calsync_flash="))
+        .unwrap_or_default();
+    app.http
+        .get(app.url(location.split('#').next().unwrap()))
+        .header("cookie", format!("{cookie}; {flash}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
