@@ -9,13 +9,13 @@
 //! or an email address.
 
 use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+    rand_core::OsRng, Output, ParamsString, PasswordHash, Salt, SaltString,
 };
-use argon2::Argon2;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use calsync_core::model::{ConnectionId, User, UserId};
@@ -23,6 +23,7 @@ use calsync_store::{ApiTokenInfo, Session, Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use crate::calendars::not_found;
 use crate::http::error::AppError;
@@ -82,10 +83,12 @@ fn validate_username(name: &str) -> Result<(), AccountError> {
     ok.then_some(()).ok_or(AccountError::BadUsername)
 }
 
-/// At most this many argon2 computations at once. Each takes 19 MiB that the
-/// allocator keeps per thread afterwards; unbounded, a burst of logins left
-/// a server at 800 MiB (2,500 logins, four at once, bench/sync-bench).
-static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// At most this many argon2 computations at once, and as many buffers of
+/// working memory in [`ARGON2_MEMORY`].
+const HASHING_AT_ONCE: usize = 2;
+
+/// Turns at hashing; see [`hashing`].
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHING_AT_ONCE);
 
 /// Runs a password hash or check off the async runtime, a few at a time.
 async fn hashing<T: Send + 'static>(
@@ -97,6 +100,36 @@ async fn hashing<T: Send + 'static>(
         .map_err(|_| AccountError::Hashing)
 }
 
+/// argon2's working memory, 19 MiB per computation with calsync's parameters,
+/// allocated the first time it is needed and then kept for the next ones.
+/// Allocated and freed for every computation, it stayed with the process
+/// anyway (glibc served the later 19 MiB blocks from per-thread arenas it
+/// never returns): 200 logins took a debug server from 25 to 368 MiB RSS,
+/// 2,500 a release one to 815 MiB (bench/sync-bench).
+static ARGON2_MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Blocks in each buffer of [`ARGON2_MEMORY`]: what [`Params::DEFAULT`],
+/// the parameters calsync hashes with, needs.
+const ARGON2_BLOCKS: usize = Params::DEFAULT.block_count();
+
+/// Runs `work` on a buffer of argon2 memory from the pool. Callers that hold
+/// a turn from [`hashing`] always find one; others (the CLI, tests) may find
+/// the pool empty and get a buffer of their own, which is kept only while
+/// the pool holds fewer than [`HASHING_AT_ONCE`].
+fn with_argon2_memory<T>(work: impl FnOnce(&mut [Block]) -> T) -> T {
+    let pooled = ARGON2_MEMORY
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop();
+    let mut memory = pooled.unwrap_or_else(|| vec![Block::new(); ARGON2_BLOCKS]);
+    let result = work(&mut memory);
+    let mut pool = ARGON2_MEMORY.lock().unwrap_or_else(PoisonError::into_inner);
+    if pool.len() < HASHING_AT_ONCE {
+        pool.push(memory);
+    }
+    result
+}
+
 /// Hashes a password with argon2id (OWASP's default parameters); slow on
 /// purpose, so callers on the async runtime go through [`hashing`].
 pub fn hash_password(password: &SecretString) -> Result<String, AccountError> {
@@ -105,26 +138,85 @@ pub fn hash_password(password: &SecretString) -> Result<String, AccountError> {
         return Err(AccountError::BadPassword);
     }
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose_secret().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| AccountError::Hashing)
+    hash_with_salt(password.expose_secret().as_bytes(), &salt)
+}
+
+/// The PHC string `Argon2::default().hash_password` gives (argon2id, version
+/// 19, [`Params::DEFAULT`], a 32-byte output), computed in pooled memory.
+fn hash_with_salt(password: &[u8], salt: &SaltString) -> Result<String, AccountError> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT);
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|_| AccountError::Hashing)?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_argon2_memory(|memory| {
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut output, memory)
+    })
+    .map_err(|_| AccountError::Hashing)?;
+    phc_string(salt, &output)
+}
+
+/// `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<output>`.
+fn phc_string(salt: &SaltString, output: &[u8]) -> Result<String, AccountError> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&Params::DEFAULT).map_err(|_| AccountError::Hashing)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(output).map_err(|_| AccountError::Hashing)?),
+    };
+    Ok(hash.to_string())
 }
 
 /// Checks a password against a stored hash.
 pub fn verify_password(hash: &str, password: &SecretString) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &parsed)
-            .is_ok()
-    })
+    verify(hash, password.expose_secret().as_bytes()).unwrap_or(false)
+}
+
+/// Recomputes a stored PHC hash (any argon2 variant, version and parameters,
+/// as `Argon2::verify_password` accepted) and compares in constant time;
+/// `None` when the hash does not parse or the computation fails.
+fn verify(hash: &str, password: &[u8]) -> Option<bool> {
+    let parsed = PasswordHash::new(hash).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+    let version = match parsed.version {
+        Some(version) => Version::try_from(version).ok()?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).ok()?;
+    let expected = parsed.hash?;
+    let mut salt = [0u8; Salt::MAX_LENGTH];
+    let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut output = [0u8; Output::MAX_LENGTH];
+    let output = output.get_mut(..expected.len())?;
+    let computed = if argon2.params().block_count() <= ARGON2_BLOCKS {
+        with_argon2_memory(|memory| {
+            argon2.hash_password_into_with_memory(password, salt, output, memory)
+        })
+    } else {
+        // Needs more memory than a pooled buffer. calsync never wrote such a
+        // hash, but one from elsewhere still verifies, as it did before the
+        // pool, rather than locking its user out: in memory of its own.
+        argon2.hash_password_into(password, salt, output)
+    };
+    computed.ok()?;
+    Some(output.ct_eq(expected.as_bytes()).into())
 }
 
 /// A hash of a password nobody has, verified when the user does not exist so
-/// that a login's timing does not tell which usernames exist.
+/// that a login's timing does not tell which usernames exist: a random salt
+/// and a random output with calsync's parameters, so checking it costs what
+/// checking a real hash costs, without an argon2 run to make it.
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password(&SecretString::from(random_token())).unwrap_or_default())
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        output.copy_from_slice(&Sha256::digest(random_token().as_bytes()));
+        phc_string(&salt, &output).unwrap_or_default()
+    })
 }
 
 /// Creates a user.
@@ -634,6 +726,103 @@ mod tests {
             hash_password(&SecretString::from("short")),
             Err(AccountError::BadPassword)
         ));
+    }
+
+    #[test]
+    fn hashes_of_the_argon2_crate_and_ours_are_interchangeable() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let password = SecretString::from("correct horse");
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        // The same string, byte for byte: what databases hold still verifies.
+        assert_eq!(hash_with_salt(b"correct horse", &salt).unwrap(), theirs);
+        assert!(verify_password(&theirs, &password));
+        assert!(!verify_password(
+            &theirs,
+            &SecretString::from("correct horsE")
+        ));
+
+        let ours = hash_password(&password).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"correct horsE", &parsed)
+            .is_err());
+    }
+
+    #[test]
+    fn other_argon2_hashes_still_verify() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let make = |algorithm, m_cost, t_cost, output_len| {
+            let params = Params::new(m_cost, t_cost, 1, Some(output_len)).unwrap();
+            Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"correct horse", &salt)
+                .unwrap()
+                .to_string()
+        };
+        let good = SecretString::from("correct horse");
+        let bad = SecretString::from("correct horsE");
+        for hash in [
+            make(Algorithm::Argon2i, 64, 1, 32),
+            make(Algorithm::Argon2d, 64, 1, 16),
+            make(Algorithm::Argon2id, 256, 3, 64),
+            // More memory than a pooled buffer: computed in memory of its own.
+            make(Algorithm::Argon2id, Params::DEFAULT_M_COST * 2, 1, 32),
+        ] {
+            assert!(verify_password(&hash, &good), "{hash}");
+            assert!(!verify_password(&hash, &bad), "{hash}");
+        }
+        let v16 = Argon2::new(Algorithm::Argon2id, Version::V0x10, Params::DEFAULT)
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password(&v16, &good) && !verify_password(&v16, &bad));
+
+        let real = hash_password(&good).unwrap();
+        let (head, _) = real.rsplit_once('$').unwrap();
+        for broken in [
+            head.to_owned(),
+            format!("{head}$"),
+            real.replacen("argon2id", "argon3", 1),
+            real.replacen("m=19456", "m=1", 1),
+            real.replacen("$v=19", "$v=20", 1),
+            String::new(),
+        ] {
+            assert!(!verify_password(&broken, &good), "{broken}");
+        }
+    }
+
+    #[test]
+    fn the_decoy_costs_a_real_check_and_matches_nothing() {
+        let decoy = PasswordHash::new(decoy_hash()).unwrap();
+        let real_hash = hash_password(&SecretString::from("correct horse")).unwrap();
+        let real = PasswordHash::new(&real_hash).unwrap();
+        assert_eq!(decoy.algorithm, real.algorithm);
+        assert_eq!(decoy.version, real.version);
+        assert_eq!(decoy.params, real.params);
+        assert_eq!(decoy.hash.unwrap().len(), real.hash.unwrap().len());
+        assert_eq!(verify(decoy_hash(), b"correct horse"), Some(false));
+    }
+
+    #[test]
+    fn argon2_memory_is_reused_and_bounded() {
+        let password = SecretString::from("correct horse");
+        let hash = hash_password(&password).unwrap();
+        // More at once than the pool holds (as the CLI or a test may do).
+        std::thread::scope(|scope| {
+            for _ in 0..HASHING_AT_ONCE + 2 {
+                scope.spawn(|| assert!(verify_password(&hash, &password)));
+            }
+        });
+        let pool = ARGON2_MEMORY.lock().unwrap();
+        assert!((1..=HASHING_AT_ONCE).contains(&pool.len()));
+        assert!(pool.iter().all(|memory| memory.len() == ARGON2_BLOCKS));
     }
 
     #[test]
