@@ -124,7 +124,9 @@ mod tests {
     }
 
     async fn metrics_text(state: &AppState) -> String {
-        let response = metrics(State(state.clone()), HeaderMap::new()).await.into_response();
+        let response = metrics(State(state.clone()), HeaderMap::new())
+            .await
+            .into_response();
         assert_eq!(response.status(), StatusCode::OK);
         let body = axum::body::to_bytes(response.into_body(), 1 << 20)
             .await
