@@ -86,6 +86,8 @@ pub struct CapArgs {
     pub samples: Option<PathBuf>,
     /// Measure on fresh processes started after the set-up (default).
     pub restart: bool,
+    /// Seconds measured after the window without sweeps.
+    pub quiet: u64,
 }
 
 impl Default for CapArgs {
@@ -107,6 +109,7 @@ impl Default for CapArgs {
             perf: None,
             samples: None,
             restart: true,
+            quiet: 120,
         }
     }
 }
@@ -138,12 +141,13 @@ impl CapArgs {
             "--events-per-calendar" => self.events_per_calendar = value()?.parse()?,
             "--changes-per-sec" => self.changes_per_sec = value()?.parse()?,
             "--connect-rate" => self.connect_rate = Some(value()?.parse()?),
-            "--sweep-secs" => self.sweep_secs = value()?.parse::<u64>()?.max(1),
+            "--sweep-secs" => self.sweep_secs = value()?.parse()?,
             "--sync-concurrency" => self.sync_concurrency = Some(value()?.parse()?),
             "--user-add-jobs" => self.user_add_jobs = value()?.parse::<usize>()?.max(1),
             "--perf" => self.perf = Some(value()?.parse()?),
             "--samples" => self.samples = Some(value()?.into()),
             "--no-restart" => self.restart = false,
+            "--quiet" => self.quiet = value()?.parse()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -361,6 +365,31 @@ fn pg_stats(admin_url: &str, name: &str) -> Option<Vec<i64>> {
         .filter_map(|x| x.parse().ok())
         .collect();
     (v.len() == 7).then_some(v)
+}
+
+/// `pg_stat_user_tables` of database `name`: table -> (seq scans, rows read
+/// by them, index scans, rows fetched by them, rows inserted + updated + deleted).
+fn pg_tables(db_url: &str) -> BTreeMap<String, [i64; 5]> {
+    let out = std::process::Command::new("psql")
+        .args([
+            db_url,
+            "-Atc",
+            "SELECT relname, seq_scan, seq_tup_read, COALESCE(idx_scan, 0), \
+             COALESCE(idx_tup_fetch, 0), n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables",
+        ])
+        .output();
+    let Ok(out) = out else {
+        return BTreeMap::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            let n: Vec<i64> = f.iter().skip(1).filter_map(|x| x.parse().ok()).collect();
+            (f.len() == 6 && n.len() == 5)
+                .then(|| (f[0].to_owned(), [n[0], n[1], n[2], n[3], n[4]]))
+        })
+        .collect()
 }
 
 /// Busy and total jiffies of the whole machine (`/proc/stat`).
@@ -965,24 +994,30 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let seen: Arc<Mutex<HashMap<u32, Seen>>> = Arc::new(Mutex::new(HashMap::new()));
     let sweeps = Arc::new(AtomicU64::new(0));
     let sweep_errors = Arc::new(AtomicU64::new(0));
+    // Cleared after the window: a quiet window follows without sweeps.
+    let sweeping = Arc::new(AtomicBool::new(true));
     {
-        let (serves, cookie_of, index, seen, stop, sweeps, sweep_errors) = (
+        let (serves, cookie_of, index, seen, sweeps, sweep_errors) = (
             serves.clone(),
             cookie_of.clone(),
             index.clone(),
             seen.clone(),
-            stop.clone(),
             sweeps.clone(),
             sweep_errors.clone(),
         );
+        let stop = sweeping.clone();
+        if c.sweep_secs == 0 {
+            stop.store(false, Relaxed);
+        }
+        let stop = move || !stop.load(Relaxed);
         let period = c.sweep_secs;
         background.spawn(async move {
             let gate = Arc::new(Semaphore::new(8));
             let begin = tokio::time::Instant::now();
             let mut round = 0u64;
-            while !stop.load(Relaxed) {
+            while !stop() {
                 for u in 0..users {
-                    if stop.load(Relaxed) {
+                    if stop() {
                         break;
                     }
                     let at = begin
@@ -1116,6 +1151,7 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let stats0 = pg_name
         .as_deref()
         .and_then(|n| pg_stats(&args.postgres_url, n));
+    let tables0 = db.url.as_deref().map(pg_tables);
     let machine0 = machine_cpu();
     let changes0 = changes.load(Relaxed);
     let sweeps0 = sweeps.load(Relaxed);
@@ -1173,15 +1209,44 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
     let stats1 = pg_name
         .as_deref()
         .and_then(|n| pg_stats(&args.postgres_url, n));
+    let tables1 = db.url.as_deref().map(pg_tables);
     let machine1 = machine_cpu();
     let changes_made = changes.load(Relaxed) - changes0;
     let sweeps_made = sweeps.load(Relaxed) - sweeps0;
     let load1 = load_average();
     drain(&emulator, &index, &log);
 
+    // A quiet window without sweeps: what the engine costs alone.
+    sweeping.store(false, Relaxed);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let q0 = now_ms();
+    let qw = Instant::now();
+    let qcpu0 = cpu_at(&serves);
+    let qpg0 = pg_name.as_deref().map(postgres_cpu);
+    let qstats0 = pg_name
+        .as_deref()
+        .and_then(|n| pg_stats(&args.postgres_url, n));
+    let qtables0 = db.url.as_deref().map(pg_tables);
+    if c.quiet > 0 {
+        say!("quiet window without sweeps: {} s", c.quiet);
+    }
+    while qw.elapsed() < Duration::from_secs(c.quiet) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        check_alive(&serves)?;
+    }
+    let q1 = now_ms();
+    let qwall = qw.elapsed().as_secs_f64();
+    let qcpu1 = cpu_at(&serves);
+    let qpg1 = pg_name.as_deref().map(postgres_cpu);
+    let qstats1 = pg_name
+        .as_deref()
+        .and_then(|n| pg_stats(&args.postgres_url, n));
+    let qtables1 = db.url.as_deref().map(pg_tables);
+    drain(&emulator, &index, &log);
+
     // How much a sweep request costs calsync: a burst on instance 0, less
     // what the window's average rate of CPU would have been anyway.
-    let burst_n = users.min(2_000);
+    let burst_n = users.min(300);
     let b0 = proc_of(serves[0].pid()).unwrap_or_default();
     let bt = Instant::now();
     {
@@ -1322,6 +1387,61 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
 
     // Rounds from the emulator's log.
     let log = log.lock().map_err(|_| anyhow!("poisoned"))?.clone();
+    if c.quiet > 0 {
+        let rounds = log
+            .iter()
+            .filter(|r| r.kind == Kind::RoundStart && r.at >= q0 && r.at <= q1)
+            .count();
+        let cpu: Vec<String> = (0..c.instances)
+            .map(|i| {
+                format!(
+                    "{:.1} %",
+                    (qcpu1[i].cpu_ms - qcpu0[i].cpu_ms) as f64 / 10.0 / qwall
+                )
+            })
+            .collect();
+        let mut text = format!(
+            "{:.0} s, {:.2} rounds/s; calsync CPU {}",
+            qwall,
+            rounds as f64 / ((q1 - q0) as f64 / 1e3),
+            cpu.join(" + ")
+        );
+        if let (Some((a, _)), Some((b, _))) = (qpg0, qpg1) {
+            text.push_str(&format!(
+                "; PostgreSQL backends {:.1} %",
+                b.saturating_sub(a) as f64 / 10.0 / qwall
+            ));
+        }
+        if let (Some(a), Some(b)) = (&qstats0, &qstats1) {
+            text.push_str(&format!(
+                "; per round {:.1} commits, {:.0} rows fetched, {:.0} returned",
+                (b[0] - a[0]) as f64 / rounds.max(1) as f64,
+                (b[5] - a[5]) as f64 / rounds.max(1) as f64,
+                (b[6] - a[6]) as f64 / rounds.max(1) as f64
+            ));
+        }
+        if let (Some(a), Some(b)) = (&qtables0, &qtables1) {
+            let fetched: Vec<String> = b
+                .iter()
+                .filter_map(|(t, after)| {
+                    let before = a.get(t).copied().unwrap_or_default();
+                    let f =
+                        (after[3] - before[3] + after[1] - before[1]) as f64 / rounds.max(1) as f64;
+                    (f >= 0.5).then(|| format!("{t} {f:.0}"))
+                })
+                .collect();
+            text.push_str(&format!(
+                "; rows read per round by table: {}",
+                fetched.join(", ")
+            ));
+        }
+        figures.add(
+            S,
+            backend,
+            "quiet window after the window: no sweeps (the engine alone)",
+            text,
+        );
+    }
     let mut per_account: Vec<Vec<Req>> = vec![Vec::new(); total];
     let mut unattributed_errors = 0;
     for r in &log {
@@ -1498,6 +1618,28 @@ pub async fn run(args: &Args, backend: &str, figures: &mut Figures) -> Result<()
                 per_round(d[5]),
                 per_round(d[6])
             ),
+        );
+    }
+    if let (Some(a), Some(b)) = (&tables0, &tables1) {
+        let rounds = starts_in_window.max(1) as f64;
+        let mut rows = Vec::new();
+        for (table, after) in b {
+            let before = a.get(table).copied().unwrap_or_default();
+            let d: Vec<f64> = (0..5)
+                .map(|k| (after[k] - before[k]) as f64 / rounds)
+                .collect();
+            if d.iter().any(|v| *v >= 0.05) {
+                rows.push(format!(
+                    "{table}: {:.2} seq scans reading {:.0} rows, {:.2} index scans fetching {:.1} rows, {:.2} rows written",
+                    d[0], d[1], d[2], d[3], d[4]
+                ));
+            }
+        }
+        figures.add(
+            S,
+            backend,
+            "PostgreSQL (pg_stat_user_tables) per round, by table",
+            rows.join("; "),
         );
     }
     if pg_name.is_none() {

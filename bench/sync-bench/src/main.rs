@@ -80,11 +80,13 @@ Capacity (--parts capacity; docs/BENCHMARKS.md \"Sync capacity\"):
   --connect-rate R        connections made per second (default: all within one interval,
                           so that their rounds are spread as in a long-running instance)
   --sweep-secs S          each user's connection list is read once every S seconds to
-                          learn when rounds are due (default 240, under 0.9 x interval)
+                          learn when rounds are due (default 240, under 0.9 x interval;
+                          0: no sweeps, the lag then only from /metrics)
   --sync-concurrency C    CALSYNC_SYNC_CONCURRENCY of the instances (default: calsync's)
   --user-add-jobs J       `calsync user add` processes at once (default 4)
   --perf SECS             `perf record` calsync for SECS in the middle of the window
   --samples PATH          per-second samples (CPU, RSS, backlog) as CSV
+  --quiet SECS            then measure SECS more without the sweeps (default 120)
   --no-restart            measure the processes that did the set-up (logins included)
                           instead of fresh ones started on the same database
 ";
